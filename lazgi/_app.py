@@ -1,0 +1,267 @@
+"""LazyApp: the factory's context manager and the inner app's lifespan, entered on startup."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from typing import Any, Generic, TypeVar, cast, overload
+
+import anyio
+
+from ._errors import NotStartedError
+from ._lifespan import Lifespan, describe, logger
+from ._types import ASGIApp, Receive, Scope, Send
+
+AppT = TypeVar("AppT")
+
+
+class LazyApp(Generic[AppT]):
+    """An ASGI app for a module global (`uvicorn main:app`) whose real app is built at startup.
+
+    On lifespan startup it calls `factory` and enters what it returns (the composition root,
+    usually an async context manager that opens resources and yields the app built with them),
+    then runs that app's own lifespan startup. While running, every request goes to that app.
+    On shutdown it stops the app, then closes the factory. The server is told the outcome of
+    each stage exactly once, and a failure is reported to it, never raised at it. Requests while
+    no app is running raise `NotStartedError`; nothing reaches an app that has not started.
+    """
+
+    __slots__ = (
+        "_app",
+        "_busy",
+        "_factory",
+        "_shutdown_timeout",
+        "_startup_timeout",
+        "_state",
+        "_status",
+    )
+
+    @overload
+    def __init__(
+        self,
+        factory: Callable[[], AbstractAsyncContextManager[AppT]],
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        factory: Callable[[], AsyncIterator[AppT]],
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        factory: Callable[[], Awaitable[AppT]],
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        factory: Callable[[], AbstractContextManager[AppT]],
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        factory: Callable[[], AppT],
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        factory: Callable[[], Any],
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        _check_factory(factory)
+        if inspect.isasyncgenfunction(factory):
+            factory = asynccontextmanager(factory)
+        self._factory: Callable[[], Any] = factory
+        self._startup_timeout = startup_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self._app: ASGIApp | None = None  # set only while the lifespan is running
+        self._state: dict[str, Any] = {}
+        self._busy = False  # a lifespan holds this LazyApp
+        self._status = "has not started (no lifespan.startup has arrived)"  # for error messages
+
+    @property
+    def app(self) -> AppT:
+        """The inner app while running; raises `NotStartedError` otherwise."""
+        if self._app is None:
+            raise self._not_started("the app")
+        return cast(AppT, self._app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app
+        if app is not None and scope["type"] != "lifespan":
+            if "state" not in scope and self._state:  # a server without lifespan state
+                scope["state"] = self._state.copy()
+            await app(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            raise self._not_started(f"this {scope['type']} request")
+
+    def __repr__(self) -> str:
+        return f"LazyApp({_name(self._factory)})"
+
+    def _not_started(self, what: str) -> NotStartedError:
+        return NotStartedError(
+            f"{self!r} {self._status}, so there is no app for {what}. The app is built on lifespan "
+            "startup: run the server with lifespan on (uvicorn --lifespan on); in tests use "
+            "`with TestClient(app)` or `async with lazgi.lifespan(app)`."
+        )
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        if self._busy:
+            await send(
+                {
+                    "type": "lifespan.startup.failed",
+                    "message": f"{self!r} is already running in another lifespan; "
+                    "a LazyApp serves one lifespan at a time, so use one LazyApp per server",
+                }
+            )
+            return
+        self._busy, self._status = True, "is starting"
+        try:
+            await self._run(scope, receive, send)
+        except BaseException:
+            self._status = "has stopped (its lifespan was cancelled or interrupted)"
+            raise
+        finally:
+            self._busy, self._app = False, None
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Teardown references live in these locals, never in scope["state"]: granian empties
+        # that dict before shutdown.
+        state: dict[str, Any] = scope.get("state", {})
+        inner_scope = {**scope, "state": state}
+        errors: list[BaseException] = []
+        stage, started, clock = "entering the factory", False, time.perf_counter()
+        # One cancel scope spans the factory's whole life, so that a task group the factory
+        # holds across its yield nests inside it; its deadline and shield change per phase.
+        with anyio.CancelScope(deadline=_deadline(self._startup_timeout)) as life:
+            try:
+                async with _open(self._factory) as inner:
+                    try:
+                        _check_app(inner, self._factory)
+                        stage, budget = "starting the app", _left(life.deadline)
+                        life.deadline = float("inf")
+                        async with Lifespan(inner, inner_scope, budget, self._shutdown_timeout):
+                            self._app, self._state, started = inner, state, True
+                            logger.info("%r started in %.1f ms", self, _ms(clock))
+                            await send({"type": "lifespan.startup.complete"})
+                            stage = "running"
+                            await receive()  # lifespan.shutdown
+                            self._app, self._status = None, "is shutting down"
+                            stage, clock = "stopping the app", time.perf_counter()
+                    except Exception as exc:
+                        _record(errors, exc)
+                        raise
+                    finally:
+                        stage = "exiting the factory"
+                        life.shield = True
+                        life.deadline = _deadline(self._shutdown_timeout)
+            except Exception as exc:  # the factory's own, or the above, maybe in a group
+                _record(errors, exc)
+        if life.cancel_called:  # only the factory's enter and exit run under life's deadline
+            entering = stage == "entering the factory"
+            which = "startup_timeout" if entering else "shutdown_timeout"
+            seconds = self._startup_timeout if entering else self._shutdown_timeout
+            errors.append(TimeoutError(f"{which} ({seconds} s) passed while {stage}"))
+        summary = "; ".join(describe(error) for error in errors)
+        if not started:
+            self._status = f"failed to start ({summary})"
+            logger.error("%r failed to start: %s", self, summary, exc_info=errors[-1])
+            await send({"type": "lifespan.startup.failed", "message": summary})
+            return
+        self._status = "has shut down"
+        if errors:
+            logger.error("%r failed to shut down: %s", self, summary, exc_info=errors[-1])
+            await send({"type": "lifespan.shutdown.failed", "message": summary})
+        else:
+            logger.info("%r shut down in %.1f ms", self, _ms(clock))
+            await send({"type": "lifespan.shutdown.complete"})
+
+
+@asynccontextmanager
+async def _open(factory: Callable[[], Any]) -> AsyncGenerator[Any]:
+    """Enter whatever the factory returned, in each of the accepted forms."""
+    made = factory()
+    if isinstance(made, AbstractAsyncContextManager):
+        async with cast(AbstractAsyncContextManager[Any], made) as app:
+            yield app
+    elif isinstance(made, Awaitable):
+        yield await made
+    elif isinstance(made, AbstractContextManager):
+        with cast(AbstractContextManager[Any], made) as app:
+            yield app
+    else:
+        yield made
+
+
+def _check_factory(factory: object) -> None:
+    if not callable(factory):
+        raise TypeError(
+            f"LazyApp() takes a factory, a function with no arguments that builds the app; "
+            f"got {factory!r}, which is not callable"
+        )
+    try:
+        signature = inspect.signature(factory)
+    except ValueError:  # some builtins have no signature; calling them will tell
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        raise TypeError(
+            f"LazyApp() calls its factory with no arguments, but {_name(factory)}{signature} "
+            "needs some. If it is an ASGI app, pass a function that builds the app instead, "
+            "e.g. an async context manager that opens resources and yields the app."
+        ) from None
+
+
+def _check_app(app: object, factory: Callable[[], Any]) -> None:
+    if not callable(app):
+        raise TypeError(
+            f"the factory {_name(factory)} produced {app!r} ({type(app).__name__}), which is "
+            "not an ASGI app; it must yield or return the application callable"
+        )
+
+
+def _name(obj: object) -> str:
+    return getattr(obj, "__qualname__", None) or repr(obj)
+
+
+def _deadline(timeout: float | None) -> float:
+    return float("inf") if timeout is None else anyio.current_time() + timeout
+
+
+def _left(deadline: float) -> float | None:
+    return None if deadline == float("inf") else max(deadline - anyio.current_time(), 0.0)
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000
+
+
+def _record(errors: list[BaseException], exc: BaseException) -> None:
+    """Add the errors in `exc` not seen yet, looking through exception groups (a factory's
+    task group wraps what it raises) so that each is reported as itself, once."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in cast(BaseExceptionGroup[BaseException], exc).exceptions:
+            _record(errors, inner)
+    elif exc not in errors:
+        errors.append(exc)

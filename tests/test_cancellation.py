@@ -1,0 +1,204 @@
+"""LazyApp when its lifespan task is cancelled (hypercorn does it; so do test runners), and
+factories that hold anyio task groups and cancel scopes across their yield."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from lazgi import LazyApp
+from lazgi._types import ASGIApp
+
+from .conftest import BOUND, Resource, Server, inner_app, serve
+
+pytestmark = pytest.mark.anyio
+
+
+class Gates:
+    """Events that let a test hold the lifespan at one stage, and see that it got there."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.reached = anyio.Event()
+        self.release = anyio.Event()
+
+    async def at(self, stage: str) -> None:
+        if stage == self.stage:
+            self.reached.set()
+            await self.release.wait()
+
+
+def assert_ended_truthfully(server: Server) -> None:
+    """A cancelled call ended without error, and told the server nothing, or the truth."""
+    assert server.error is None
+    assert server.types() in (
+        ["lifespan.startup.complete"],
+        ["lifespan.startup.complete", "lifespan.shutdown.complete"],
+    )
+
+
+def composition(log: list[str], gates: Gates) -> LazyApp[ASGIApp]:
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        async with Resource("db", log):
+            await gates.at("factory enter")
+            yield inner_app(
+                log,
+                on_startup=lambda: gates.at("inner startup"),
+                on_shutdown=lambda: gates.at("inner shutdown"),
+            )
+            await gates.at("factory exit")
+
+    return LazyApp(main)
+
+
+@pytest.mark.parametrize("stage", ["factory enter", "inner startup"])
+async def test_cancelled_during_startup_exits_what_was_entered_once(stage: str) -> None:
+    log: list[str] = []
+    gates = Gates(stage)
+    async with serve(composition(log, gates)) as server, anyio.create_task_group() as tasks:
+        tasks.start_soon(server.startup)
+        await gates.reached.wait()
+        server.call_scope.cancel()
+        await server.finished()
+        tasks.cancel_scope.cancel()
+    assert server.call_scope.cancelled_caught
+    assert server.sent == []
+    assert log.count("db open") == 1
+    if stage == "inner startup":
+        # The factory was entered, so its exit is shielded and completes.
+        assert log[-1] == "db close"
+        assert log.count("db close") == 1
+
+
+async def test_cancelled_while_running_stops_the_inner_app_and_closes_everything_once() -> None:
+    log: list[str] = []
+    app = composition(log, Gates("none"))
+    async with serve(app) as server:
+        await server.startup()
+        await server.wait_receiving()
+        server.call_scope.cancel()
+    assert server.call_scope.cancelled_caught
+    assert log == ["db open", "inner startup", "inner shutdown", "db close"]
+    assert server.types() == ["lifespan.startup.complete"]
+
+
+@pytest.mark.parametrize("stage", ["inner shutdown", "factory exit"])
+async def test_cancelled_during_teardown_the_teardown_still_completes(stage: str) -> None:
+    log: list[str] = []
+    gates = Gates(stage)
+    async with serve(composition(log, gates)) as server, anyio.create_task_group() as tasks:
+        await server.startup()
+        tasks.start_soon(server.shutdown)
+        await gates.reached.wait()
+        server.call_scope.cancel()
+        await anyio.lowlevel.checkpoint()
+        gates.release.set()
+        await server.finished()
+        tasks.cancel_scope.cancel()
+    assert log == ["db open", "inner startup", "inner shutdown", "db close"]
+    assert_ended_truthfully(server)
+
+
+async def test_shielded_teardown_is_still_bounded_by_shutdown_timeout() -> None:
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        async with Resource("db", log):
+            yield inner_app(log, on_shutdown=anyio.sleep_forever)
+
+    async with serve(LazyApp(main, shutdown_timeout=0.05)) as server:
+        await server.startup()
+        await server.wait_receiving()
+        with anyio.fail_after(BOUND):
+            server.call_scope.cancel()
+            await server.finished()
+    assert log == ["db open", "inner startup", "inner shutdown", "db close"]
+
+
+def task_group_factory(log: list[str], app: ASGIApp) -> LazyApp[ASGIApp]:
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.sleep_forever)
+                log.append("task group open")
+                yield app
+                tasks.cancel_scope.cancel()
+        finally:
+            log.append("task group closed")
+
+    return LazyApp(main, startup_timeout=5, shutdown_timeout=5)
+
+
+async def test_a_factory_may_hold_a_task_group_across_its_yield_with_timeouts_set() -> None:
+    log: list[str] = []
+    app = task_group_factory(log, inner_app(log))
+    for _ in range(2):
+        async with serve(app) as server:
+            assert await server.startup() == {"type": "lifespan.startup.complete"}
+            assert await server.shutdown() == {"type": "lifespan.shutdown.complete"}
+    assert log == ["task group open", "inner startup", "inner shutdown", "task group closed"] * 2
+
+
+async def test_a_factory_task_group_is_closed_when_the_lifespan_is_cancelled() -> None:
+    log: list[str] = []
+    async with serve(task_group_factory(log, inner_app(log))) as server:
+        await server.startup()
+        await server.wait_receiving()
+        server.call_scope.cancel()
+    assert log == ["task group open", "inner startup", "inner shutdown", "task group closed"]
+    # trio's task group absorbs the Cancelled thrown in at the yield (it would be raised again
+    # at the server's next checkpoint), so LazyApp may go on to report the completed shutdown.
+    assert_ended_truthfully(server)
+
+
+async def fail(text: str) -> None:
+    raise ValueError(text)
+
+
+async def test_an_inner_failure_inside_a_factory_task_group_is_reported_unwrapped() -> None:
+    log: list[str] = []
+    app = task_group_factory(log, inner_app(log, on_startup=lambda: fail("no schema")))
+    async with serve(app) as server:
+        reply = await server.startup()
+    assert reply == {
+        "type": "lifespan.startup.failed",
+        "message": "StartupError: the app sent lifespan.startup.failed: inner said no schema",
+    }
+
+
+async def test_an_error_in_a_factory_task_is_reported_as_itself_not_as_a_group(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(fail, "worker died")
+            await anyio.sleep_forever()
+        yield inner_app([])  # pragma: no cover - the task group raised
+
+    async with serve(LazyApp(main)) as server:
+        reply = await server.startup()
+    assert reply == {"type": "lifespan.startup.failed", "message": "ValueError: worker died"}
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.exc_info is not None
+    assert record.exc_info[0] is ValueError
+
+
+async def test_several_errors_in_a_group_are_all_named() -> None:
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(fail, "one")
+            tasks.start_soon(fail, "two")
+            await anyio.sleep_forever()
+        yield inner_app([])  # pragma: no cover - the task group raised
+
+    async with serve(LazyApp(main)) as server:
+        reply = await server.startup()
+    assert sorted(reply["message"].split("; ")) == ["ValueError: one", "ValueError: two"]

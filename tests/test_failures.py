@@ -1,0 +1,240 @@
+"""LazyApp failures: each is reported to the server exactly once, as the last thing LazyApp
+awaits, after every opened context was closed in reverse order; none is raised at the server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from lazgi import LazyApp, NotStartedError
+from lazgi._types import ASGIApp, Message, Receive, Scope, Send
+
+from .conftest import Resource, http_scope, inner_app, no_receive, no_send, serve
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = 0.05
+
+
+class Scenario:
+    """A composition root with two resources, and knobs to make each step fail."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.db = Resource("db", self.log)
+        self.http = Resource("http", self.log)
+        self.seen_at_yield: list[str] = []
+
+    def factory(
+        self,
+        *,
+        enter: Callable[[], Any] | None = None,
+        exit: Callable[[], Any] | None = None,
+        app: ASGIApp | None = None,
+        yields: object = None,
+    ) -> Callable[[], Any]:
+        @asynccontextmanager
+        async def main() -> AsyncGenerator[Any]:
+            async with self.db, self.http:
+                if enter is not None:
+                    await enter()
+                try:
+                    yield yields if yields is not None else (app or inner_app(self.log))
+                except BaseException as exc:
+                    self.seen_at_yield.append(type(exc).__name__)
+                    raise
+                finally:
+                    if exit is not None:
+                        await exit()
+
+        return main
+
+
+async def fail(text: str) -> None:
+    raise RuntimeError(text)
+
+
+async def raise_value_error() -> None:
+    raise ValueError("no database")
+
+
+def crashes_after(step: str) -> ASGIApp:
+    """An inner app that raises after its first receive(), during `step`."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        if step == "startup":
+            raise RuntimeError("kaput")
+        await send({"type": "lifespan.startup.complete"})
+        if step == "running":
+            await anyio.lowlevel.checkpoint()
+            raise RuntimeError("crashed while running")
+        await receive()
+        raise RuntimeError("bad shutdown")
+
+    return app
+
+
+STARTUP_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = {
+    # name: (factory knobs, LazyApp options, words the startup.failed message must contain)
+    "factory raises": (
+        {"enter": raise_value_error},
+        {},
+        ["ValueError: no database"],
+    ),
+    "factory yields something that is not an app": (
+        {"yields": 42},
+        {},
+        ["TypeError", "produced 42 (int)", "not an ASGI app"],
+    ),
+    "inner app sends startup.failed": (
+        {"app": inner_app([], on_startup=lambda: fail("boom"))},
+        {},
+        ["StartupError", "lifespan.startup.failed", "inner said boom"],
+    ),
+    "inner app raises after its first receive": (
+        {"app": crashes_after("startup")},
+        {},
+        ["StartupError", "RuntimeError: kaput", "during startup"],
+    ),
+    "startup_timeout passes in the inner app": (
+        {"app": inner_app([], on_startup=anyio.sleep_forever)},
+        {"startup_timeout": TIMEOUT},
+        ["StartupError", "startup_timeout passed", "answer lifespan.startup within"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", STARTUP_FAILURES)
+async def test_startup_failure_closes_what_was_opened_then_reports_failed_once(name: str) -> None:
+    knobs, options, words = STARTUP_FAILURES[name]
+    scenario = Scenario()
+    app = LazyApp(scenario.factory(**knobs), **options)
+    async with serve(app, log=scenario.log) as server:
+        reply = await server.startup()
+    assert reply["type"] == "lifespan.startup.failed"
+    for word in words:
+        assert word in reply["message"]
+    assert server.sent == [reply]
+    assert scenario.log[:2] == ["db open", "http open"]
+    assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
+    assert (scenario.db.exited, scenario.http.exited) == (1, 1)
+    assert server.returned
+    assert not server.cancelled_after_final_message
+    with pytest.raises(NotStartedError, match="failed to start"):
+        await app(http_scope(), no_receive, no_send)
+
+
+async def test_startup_timeout_in_the_factory_cancels_its_enter_and_reports_which_stage() -> None:
+    scenario = Scenario()
+    app = LazyApp(scenario.factory(enter=anyio.sleep_forever), startup_timeout=TIMEOUT)
+    async with serve(app) as server:
+        reply = await server.startup()
+    assert reply == {
+        "type": "lifespan.startup.failed",
+        "message": f"TimeoutError: startup_timeout ({TIMEOUT} s) passed while entering the factory",
+    }
+    # Like any anyio timeout, it cancels the factory's enter, which unwinds its own contexts.
+    assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
+    assert server.returned
+
+
+async def test_the_factory_sees_the_inner_failure_thrown_in_at_its_yield() -> None:
+    scenario = Scenario()
+    factory = scenario.factory(app=inner_app([], on_startup=lambda: fail("boom")))
+    async with serve(LazyApp(factory)) as server:
+        await server.startup()
+    assert scenario.seen_at_yield == ["StartupError"]
+
+
+async def test_send_of_startup_failed_raising_propagates_as_under_hypercorn() -> None:
+    scenario = Scenario()
+    app = LazyApp(scenario.factory(enter=raise_value_error))
+
+    class LifespanFailureError(Exception):
+        pass
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        raise LifespanFailureError(message["message"])
+
+    with pytest.raises(LifespanFailureError, match="ValueError: no database"):
+        await app({"type": "lifespan", "state": {}}, receive, send)
+    assert scenario.db.exited == 1
+
+
+SHUTDOWN_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = {
+    "inner app sends shutdown.failed": (
+        {"app": inner_app([], on_shutdown=lambda: fail("flush failed"))},
+        {},
+        ["ShutdownError", "lifespan.shutdown.failed", "inner said flush failed"],
+    ),
+    "inner app raises during shutdown": (
+        {"app": crashes_after("shutdown")},
+        {},
+        ["ShutdownError", "RuntimeError: bad shutdown", "during shutdown"],
+    ),
+    "inner lifespan crashed while running": (
+        {"app": crashes_after("running")},
+        {},
+        ["ShutdownError", "RuntimeError: crashed while running", "while running"],
+    ),
+    "factory exit raises": (
+        {"exit": lambda: fail("close failed")},
+        {},
+        ["RuntimeError: close failed"],
+    ),
+    "inner app and factory exit both fail": (
+        {
+            "app": inner_app([], on_shutdown=lambda: fail("flush failed")),
+            "exit": lambda: fail("close failed"),
+        },
+        {},
+        ["inner said flush failed", "RuntimeError: close failed"],
+    ),
+    "shutdown_timeout passes in the inner app": (
+        {"app": inner_app([], on_shutdown=anyio.sleep_forever)},
+        {"shutdown_timeout": TIMEOUT},
+        ["ShutdownError", "shutdown_timeout passed", f"lifespan.shutdown within {TIMEOUT} s"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SHUTDOWN_FAILURES)
+async def test_shutdown_failure_runs_every_teardown_step_then_reports_failed_once(
+    name: str,
+) -> None:
+    knobs, options, words = SHUTDOWN_FAILURES[name]
+    scenario = Scenario()
+    app = LazyApp(scenario.factory(**knobs), **options)
+    async with serve(app, log=scenario.log) as server:
+        assert await server.startup() == {"type": "lifespan.startup.complete"}
+        reply = await server.shutdown()
+    assert reply["type"] == "lifespan.shutdown.failed"
+    for word in words:
+        assert word in reply["message"]
+    assert server.sent == [{"type": "lifespan.startup.complete"}, reply]
+    assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.shutdown.failed"]
+    assert (scenario.db.exited, scenario.http.exited) == (1, 1)
+    assert server.returned
+    assert not server.cancelled_after_final_message
+
+
+async def test_shutdown_timeout_in_the_factory_exit_cancels_it_and_reports_which_stage() -> None:
+    scenario = Scenario()
+    app = LazyApp(scenario.factory(exit=anyio.sleep_forever), shutdown_timeout=TIMEOUT)
+    async with serve(app) as server:
+        await server.startup()
+        reply = await server.shutdown()
+    assert reply == {
+        "type": "lifespan.shutdown.failed",
+        "message": f"TimeoutError: shutdown_timeout ({TIMEOUT} s) passed while exiting the factory",
+    }
+    assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
+    assert server.returned

@@ -1,0 +1,298 @@
+"""lazgi.lifespan(app): any app's lifespan as an async context manager, for tests and for
+sub-apps a router never starts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from lazgi import LazyApp, ShutdownError, StartupError, lifespan
+from lazgi._lifespan import describe
+from lazgi._types import ASGIApp, Message, Receive, Scope, Send
+
+from .conftest import inner_app, no_receive, no_send
+
+pytestmark = pytest.mark.anyio
+
+
+def scripted(*steps: str) -> tuple[ASGIApp, list[Any]]:
+    """A lifespan-only app that performs `steps` in order and records what it received."""
+    got: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        got.append(scope)
+        for step in steps:
+            if step == "receive":
+                got.append((await receive())["type"])
+            elif step.startswith("send "):
+                kind, _, text = step[5:].partition(" ")
+                message: Message = {"type": kind}
+                if text:
+                    message["message"] = text
+                await send(message)
+            elif step == "sleep":
+                await anyio.sleep_forever()
+            else:
+                raise RuntimeError(step)
+
+    return app, got
+
+
+NORMAL = (
+    "receive",
+    "send lifespan.startup.complete",
+    "receive",
+    "send lifespan.shutdown.complete",
+)
+
+
+async def test_lifespan_sends_startup_in_a_spec_scope_and_shutdown_on_exit() -> None:
+    app, got = scripted(*NORMAL)
+    async with lifespan(app) as started:
+        assert got == [
+            {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}},
+            "lifespan.startup",
+        ]
+        assert started.app is app
+        assert started.state is got[0]["state"]
+    assert got[1:] == ["lifespan.startup", "lifespan.shutdown"]
+
+
+async def test_lifespan_state_reaches_requests_through_asgi_transport() -> None:
+    @asynccontextmanager
+    async def starlette_lifespan(app: Starlette) -> AsyncGenerator[dict[str, Any]]:
+        yield {"greeting": "hello"}
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.state.greeting)
+
+    app = Starlette(routes=[Route("/", home)], lifespan=starlette_lifespan)
+    async with lifespan(app) as started:
+        assert started.state == {"greeting": "hello"}
+        transport = httpx.ASGITransport(app=started)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/")
+    assert response.text == "hello"
+
+
+async def test_started_app_adds_a_state_copy_only_to_requests_without_one() -> None:
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            scope["state"]["k"] = "v"
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+        else:
+            seen.append(scope)
+
+    async with lifespan(app) as started:
+        bare: dict[str, Any] = {"type": "http"}
+        own: dict[str, Any] = {"type": "websocket", "state": {"mine": 1}}
+        other: dict[str, Any] = {"type": "webtransport"}
+        for scope in (bare, own, other):
+            await started(scope, no_receive, no_send)
+    assert seen == [bare, own, other]
+    assert bare["state"] == {"k": "v"}
+    assert bare["state"] is not started.state
+    assert own["state"] == {"mine": 1}
+    assert "state" not in other
+
+
+async def test_a_started_app_does_not_run_its_lifespan_again() -> None:
+    app, got = scripted(*NORMAL)
+    async with lifespan(app) as started, lifespan(started) as again:
+        assert again.app is started
+    assert got[1:] == ["lifespan.startup", "lifespan.shutdown"]
+
+
+async def test_startup_failed_raises_startup_error_with_the_apps_message_at_once() -> None:
+    app, _ = scripted("receive", "send lifespan.startup.failed no database")
+    with anyio.fail_after(1), pytest.raises(StartupError, match="no database"):
+        async with lifespan(app):
+            pytest.fail("the block must not run")  # pragma: no cover
+
+
+async def test_startup_failed_then_raise_chains_the_raised_exception() -> None:
+    app, _ = scripted("receive", "send lifespan.startup.failed said so", "boom")
+    with pytest.raises(StartupError, match="said so") as info:
+        async with lifespan(app):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+async def test_a_raise_after_the_first_receive_is_a_startup_error_chained_from_it() -> None:
+    app, _ = scripted("receive", "kaput")
+    with pytest.raises(StartupError, match="raised RuntimeError: kaput during startup") as info:
+        async with lifespan(app):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert str(info.value.__cause__) == "kaput"
+
+
+@pytest.mark.parametrize("steps", [(), ("no lifespan here",)])
+async def test_an_app_without_lifespan_support_is_yielded_anyway(steps: tuple[str]) -> None:
+    app, got = scripted(*steps)
+    async with lifespan(app) as started:
+        assert started.app is app
+    assert len(got) == 1  # called once, received nothing
+
+
+async def test_shutdown_failed_raises_shutdown_error() -> None:
+    app, _ = scripted(*NORMAL[:3], "send lifespan.shutdown.failed could not flush")
+    with pytest.raises(ShutdownError, match="could not flush"):
+        async with lifespan(app):
+            pass
+
+
+async def test_a_raise_during_shutdown_is_a_shutdown_error_chained_from_it() -> None:
+    app, _ = scripted(*NORMAL[:3], "kaput")
+    with pytest.raises(ShutdownError, match="RuntimeError: kaput during shutdown") as info:
+        async with lifespan(app):
+            pass
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+async def test_when_the_block_raises_shutdown_runs_and_the_block_error_propagates() -> None:
+    app, got = scripted(*NORMAL)
+    with pytest.raises(KeyError, match="from the block"):
+        async with lifespan(app):
+            raise KeyError("from the block")
+    assert got[1:] == ["lifespan.startup", "lifespan.shutdown"]
+
+
+async def test_when_the_block_and_the_shutdown_fail_the_block_error_carries_a_note() -> None:
+    app, _ = scripted(*NORMAL[:3], "send lifespan.shutdown.failed could not flush")
+    with pytest.raises(KeyError) as info:
+        async with lifespan(app):
+            raise KeyError("from the block")
+    assert any("could not flush" in note for note in info.value.__notes__)
+
+
+async def test_startup_timeout_raises_startup_error_naming_it() -> None:
+    app, _ = scripted("receive", "sleep")
+    with pytest.raises(StartupError, match="startup_timeout passed"):
+        async with lifespan(app, startup_timeout=0.05):
+            pytest.fail("the block must not run")  # pragma: no cover
+
+
+async def test_shutdown_timeout_raises_shutdown_error_naming_it() -> None:
+    app, _ = scripted(*NORMAL[:2], "receive", "sleep")
+    with pytest.raises(ShutdownError, match="shutdown_timeout passed"):
+        async with lifespan(app, shutdown_timeout=0.05):
+            pass
+
+
+async def test_an_app_that_returns_without_answering_startup_is_a_startup_error() -> None:
+    app, _ = scripted("receive")
+    with pytest.raises(StartupError, match=r"returned after receiving lifespan\.startup"):
+        async with lifespan(app):
+            pytest.fail("the block must not run")  # pragma: no cover
+
+
+MISBEHAVIOUR = {
+    "sends startup.complete twice": (
+        (*NORMAL[:2], "send lifespan.startup.complete"),
+        ShutdownError,
+        "sent 'lifespan.startup.complete' while the lifespan protocol expected nothing",
+    ),
+    "sends shutdown.complete during startup": (
+        ("receive", "send lifespan.shutdown.complete"),
+        StartupError,
+        "expected lifespan.startup.complete or lifespan.startup.failed",
+    ),
+    "sends an unknown message type": (
+        ("receive", "send lifespan.hello"),
+        StartupError,
+        "sent 'lifespan.hello'",
+    ),
+    "receives again before answering startup": (
+        ("receive", "receive"),
+        StartupError,
+        "receive() again before answering lifespan.startup",
+    ),
+    "receives after shutdown": (
+        (*NORMAL[:3], "receive"),
+        ShutdownError,
+        "receive() after lifespan.shutdown",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MISBEHAVIOUR)
+async def test_a_misbehaving_app_fails_clearly_instead_of_hanging(name: str) -> None:
+    steps, error, words = MISBEHAVIOUR[name]
+    app, _ = scripted(*steps)
+    with anyio.fail_after(1), pytest.raises(error, match=re.escape(words)):
+        async with lifespan(app):
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_a_failure_message_may_be_missing() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed"})
+
+    with pytest.raises(StartupError, match=r"lifespan\.startup\.failed: $"):
+        async with lifespan(app):
+            pytest.fail("the block must not run")  # pragma: no cover
+
+
+async def test_lifespan_of_a_lazy_app_nests_and_a_factory_may_start_sub_apps() -> None:
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        async with lifespan(inner_app(log)) as sub:
+            log.append("sub started")
+            yield sub
+
+    async with lifespan(LazyApp(main)) as started:
+        await started({"type": "http"}, no_receive, no_send)
+    assert log == ["inner startup", "sub started", "inner http", "inner shutdown"]
+
+
+async def test_describe_names_every_error_in_a_group() -> None:
+    group = ExceptionGroup(
+        "wrapper", [ValueError("a"), KeyError("b"), ExceptionGroup("x", [OSError()])]
+    )
+    assert describe(group) == "ValueError: a; KeyError: 'b'; OSError"
+
+
+async def test_lifespan_of_a_lazy_app_whose_factory_fails_raises_startup_error() -> None:
+    def factory() -> ASGIApp:
+        raise ConnectionRefusedError("db:5432")
+
+    with pytest.raises(StartupError, match="ConnectionRefusedError: db:5432"):
+        async with lifespan(LazyApp(factory)):
+            pytest.fail("the block must not run")  # pragma: no cover
+
+
+async def test_cancelling_the_block_still_runs_the_apps_shutdown() -> None:
+    log: list[str] = []
+    with anyio.move_on_after(0.01) as scope:
+        async with lifespan(inner_app(log)):
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    assert log == ["inner startup", "inner shutdown"]
+
+
+async def test_cancelling_during_startup_stops_the_app() -> None:
+    log: list[str] = []
+    with anyio.move_on_after(0.01) as scope:
+        async with lifespan(inner_app(log, on_startup=anyio.sleep_forever)):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert scope.cancelled_caught
+    assert log == ["inner startup"]
