@@ -142,7 +142,7 @@ class LazyApp(Generic[AppT]):
             self._status = "has stopped (its lifespan was cancelled or interrupted)"
             raise
         finally:
-            self._busy, self._app = False, None
+            self._busy, self._app, self._state = False, None, {}  # let closed resources go
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Teardown references live in these locals, never in scope["state"]: granian empties
