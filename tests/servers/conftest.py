@@ -1,23 +1,25 @@
 """Real server processes on a free 127.0.0.1 port: started, polled until ready (never slept
-on), bounded by a timeout, and killed by their own pid."""
+on), bounded by a timeout, and killed with their whole process group at the end."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Generator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 import pytest
 
 START_BOUND = 30  # seconds a server may take to serve its first request
-STOP_BOUND = 30  # seconds a server may take to exit after a signal
+STOP_BOUND = 30  # seconds a server may take to exit, after a signal or a failed startup
+ROOT = Path(__file__).parents[2]
 
 
 def free_port() -> int:
@@ -27,21 +29,18 @@ def free_port() -> int:
 
 
 class Process:
-    def __init__(self, popen: subprocess.Popen[bytes], url: str, log: Path, output: Path) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], url: str, output: Path) -> None:
         self.popen = popen
         self.url = url
-        self.log = log
         self.output = output
-
-    def events(self) -> list[tuple[int, str]]:
-        """The factory's recorded life: (worker pid, event) in order."""
-        if not self.log.exists():
-            return []
-        lines = self.log.read_text().split()
-        return [(int(pid), event) for pid, event in zip(lines[::2], lines[1::2], strict=True)]
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
+
+    def said(self, what: str) -> list[tuple[int, str]]:
+        """(pid, rest) of each `worker PID: <what> REST` line the apps printed, in order."""
+        pattern = rf"^worker (\d+): {re.escape(what)}\s*(\S*)$"
+        return [(int(pid), rest) for pid, rest in re.findall(pattern, self.text(), re.M)]
 
     def wait_ready(self) -> None:
         """Poll until the server answers; fail if it exits or the bound passes."""
@@ -57,6 +56,18 @@ class Process:
                 return
         pytest.fail(f"the server did not answer within {START_BOUND} s:\n{self.text()}")
 
+    def wait_exit_unserved(self) -> int:
+        """Poll until the server exits by itself, failing if it ever answers a request."""
+        deadline = time.monotonic() + STOP_BOUND
+        while self.popen.poll() is None and time.monotonic() < deadline:
+            try:
+                response = httpx.get(self.url, timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.05)  # polling with a bound, not synchronising
+            else:
+                pytest.fail(f"a server whose app failed to start answered {response}")
+        return self.wait_exit()
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send `sig` and return the exit code."""
         self.popen.send_signal(sig)
@@ -71,24 +82,23 @@ class Process:
 
 @contextmanager
 def server(args: list[str], tmp_path: Path, **env: str) -> Generator[Process]:
-    """Run `python -m <args>` with {port} filled in, and kill it by pid at the end."""
+    """Run `python -m <args>` with {port} filled in; kill its process group at the end."""
     port = free_port()
-    log, output = tmp_path / "factory.log", tmp_path / "server.out"
+    output = tmp_path / "server.out"
     command = [sys.executable, "-m", *(arg.format(port=port) for arg in args)]
-    environment = {**os.environ, "LAZGI_TEST_LOG": str(log), "PYTHONUNBUFFERED": "1", **env}
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     with output.open("wb") as sink:
         popen = subprocess.Popen(
             command,
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=environment,
-            cwd=Path(__file__).parents[2],
-            start_new_session=True,  # its workers form a group we can kill as a whole
+            cwd=ROOT,
+            start_new_session=True,  # the server and its workers form one process group
         )
-    process = Process(popen, f"http://127.0.0.1:{port}/", log, output)
     try:
-        yield process
+        yield Process(popen, f"http://127.0.0.1:{port}/", output)
     finally:
-        if popen.poll() is None:
+        with suppress(ProcessLookupError):  # the whole group has exited already
             os.killpg(popen.pid, signal.SIGKILL)
-            popen.wait(timeout=STOP_BOUND)
+        popen.wait(timeout=STOP_BOUND)
