@@ -14,7 +14,8 @@ from ._errors import NotStartedError
 from ._lifespan import Lifespan, describe, logger
 from ._types import ASGIApp, Receive, Scope, Send
 
-AppT = TypeVar("AppT")
+# Covariant: LazyApp only gives its app out, so a LazyApp[FastAPI] is a LazyApp[Starlette].
+AppT = TypeVar("AppT", covariant=True)
 
 
 class LazyApp(Generic[AppT]):

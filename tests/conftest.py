@@ -1,4 +1,4 @@
-"""The scripted server driver, the fake resources and apps, and the backend fixture."""
+"""The scripted server driver, and the fake resources and apps the tests share."""
 
 from __future__ import annotations
 
@@ -7,17 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import pytest
 
 from lazgi._types import ASGIApp, Message, Receive, Scope, Send
 
 # A bound on every wait in a test, so that a bug fails the test instead of hanging it.
 BOUND = 10
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 class Server:

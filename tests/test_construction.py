@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from typing import cast
 
 import pytest
 from starlette.applications import Starlette
@@ -45,7 +46,7 @@ def test_call_is_an_async_def_with_the_asgi_parameter_names() -> None:
 
 @pytest.mark.anyio
 async def test_a_factory_without_a_signature_is_accepted_and_checked_at_startup() -> None:
-    app: LazyApp[object] = LazyApp(dict)  # a builtin type: inspect can't read its signature
+    app = LazyApp(cast(Callable[[], object], dict))  # inspect can't read a builtin's signature
     async with serve(app) as server:
         reply = await server.startup()
     assert reply["type"] == "lifespan.startup.failed"

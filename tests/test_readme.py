@@ -1,0 +1,53 @@
+"""The README's Python blocks, run in order as one module, so that its code cannot rot: every
+block must execute, and every `test_` function the blocks define runs on asyncio and trio."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def readme_namespace() -> dict[str, Any]:
+    blocks = re.findall(r"^```python\n(.*?)^```$", README.read_text(), re.M | re.S)
+    assert len(blocks) >= 4
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"README.md python block {number}", "exec"), namespace)
+    return namespace
+
+
+NAMESPACE = readme_namespace()
+TESTS = {
+    name: test
+    for name, test in NAMESPACE.items()
+    if name.startswith("test_") and inspect.iscoroutinefunction(test)
+}
+
+
+def test_the_readme_defines_its_tests() -> None:
+    assert set(TESTS) == {"test_home", "test_home_with_a_fake_client"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", TESTS)
+async def test_readme(name: str) -> None:
+    test: Callable[[], Coroutine[Any, Any, None]] = TESTS[name]
+    await test()
+
+
+@pytest.mark.anyio
+async def test_the_readme_recipes_build_apps_that_start() -> None:
+    import lazgi
+
+    for name in ("app", "existing"):
+        async with lazgi.lifespan(NAMESPACE[name]):
+            pass
+    async with NAMESPACE["main_with_admin"]() as root:
+        assert root.routes[0].path == "/admin"
