@@ -2,7 +2,7 @@
 
     uvicorn examples.workers:app --host 127.0.0.1 --workers 4
     gunicorn examples.workers:app -k uvicorn_worker.UvicornWorker -w 4 --preload -b 127.0.0.1:8000
-    hypercorn examples.workers:app --bind 127.0.0.1:8000 --workers 4    # -k trio: the trio worker
+    hypercorn examples.workers:app --bind 127.0.0.1:8000    # -k trio: the trio worker
     granian examples.workers:app --interface asgi --host 127.0.0.1 --workers 4
 
 Importing this module builds nothing, so gunicorn --preload may import it in the master before
