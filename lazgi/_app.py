@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 import anyio
 
 from ._errors import NotStartedError
-from ._lifespan import Lifespan, describe, logger
+from ._lifespan import Lifespan, StartedApp, arm, describe, logger
 from ._types import ASGIApp, Receive, Scope, Send
 
 # Covariant: LazyApp only gives its app out, so a LazyApp[FastAPI] is a LazyApp[Starlette].
@@ -28,16 +28,6 @@ class LazyApp(Generic[AppT]):
     each stage exactly once, and a failure is reported to it, never raised at it. Requests while
     no app is running raise `NotStartedError`; nothing reaches an app that has not started.
     """
-
-    __slots__ = (
-        "_app",
-        "_busy",
-        "_factory",
-        "_shutdown_timeout",
-        "_startup_timeout",
-        "_state",
-        "_status",
-    )
 
     @overload
     def __init__(
@@ -92,8 +82,8 @@ class LazyApp(Generic[AppT]):
         self._factory: Callable[[], Any] = factory
         self._startup_timeout = startup_timeout
         self._shutdown_timeout = shutdown_timeout
-        self._app: ASGIApp | None = None  # set only while the lifespan is running
-        self._state: dict[str, Any] = {}
+        self._app: Any = None  # the inner app, while it runs
+        self._forward: ASGIApp = self._refuse  # where requests go: the inner app, while it runs
         self._busy = False  # a lifespan holds this LazyApp
         self._status = "has not started (no lifespan.startup has arrived)"  # for error messages
 
@@ -105,15 +95,14 @@ class LazyApp(Generic[AppT]):
         return cast(AppT, self._app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self._app
-        if app is not None and scope["type"] != "lifespan":
-            if "state" not in scope and self._state:  # a server without lifespan state
-                scope["state"] = self._state.copy()
-            await app(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
+        # The hot path: one check, then one call. `_forward` is the inner app while it runs.
+        if scope["type"] != "lifespan":
+            await self._forward(scope, receive, send)
         else:
-            raise self._not_started(f"this {scope['type']} request")
+            await self._lifespan(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise self._not_started(f"this {scope['type']} request")
 
     def __repr__(self) -> str:
         return f"LazyApp({_name(self._factory)})"
@@ -143,7 +132,7 @@ class LazyApp(Generic[AppT]):
             self._status = "has stopped (its lifespan was cancelled or interrupted)"
             raise
         finally:
-            self._busy, self._app, self._state = False, None, {}  # let closed resources go
+            self._busy, self._app, self._forward = False, None, self._refuse
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Teardown references live in these locals, never in scope["state"]: granian empties
@@ -151,31 +140,53 @@ class LazyApp(Generic[AppT]):
         state: dict[str, Any] = scope.get("state", {})
         inner_scope = {**scope, "state": state}
         errors: list[BaseException] = []
-        stage, started, clock = "entering the factory", False, time.perf_counter()
+        stage, clock = "entering the factory", time.perf_counter()
+        reported = stopping = False  # told the server it started; the server asked to stop
+
+        async def started() -> None:  # the inner app completed its startup
+            nonlocal reported
+            # A server without lifespan state gets it added to requests, as lifespan() does.
+            self._app = inner
+            self._forward = inner if "state" in scope or not state else StartedApp(inner, state)
+            logger.info("%r started in %.1f ms", self, _ms(clock))
+            reported = True
+            await send({"type": "lifespan.startup.complete"})
+
+        async def running() -> None:  # the inner app waits for the server's shutdown
+            nonlocal stopping, clock
+            await receive()  # lifespan.shutdown
+            self._app, self._forward, self._status = None, self._refuse, "is shutting down"
+            stopping, clock = True, time.perf_counter()
+
         # One cancel scope spans the factory's whole life, so that a task group the factory
         # holds across its yield nests inside it; its deadline and shield change per phase.
-        with anyio.CancelScope(deadline=_deadline(self._startup_timeout)) as life:
+        with anyio.CancelScope() as life:
+            arm(life, self._startup_timeout)
             try:
                 async with _open(self._factory) as inner:
                     try:
                         _check_app(inner, self._factory)
-                        stage, budget = "starting the app", _left(life.deadline)
-                        life.deadline = float("inf")
-                        async with Lifespan(inner, inner_scope, budget, self._shutdown_timeout):
-                            self._app, self._state, started = inner, state, True
-                            logger.info("%r started in %.1f ms", self, _ms(clock))
-                            await send({"type": "lifespan.startup.complete"})
-                            stage = "running"
-                            await receive()  # lifespan.shutdown
-                            self._app, self._status = None, "is shutting down"
-                            stage, clock = "stopping the app", time.perf_counter()
+                        budget = _left(life.deadline)
+                        if budget is not None:
+                            life.deadline = float("inf")
+                        # The inner app's lifespan runs here, in the server's lifespan task.
+                        lifespan = Lifespan(
+                            inner, inner_scope, budget, self._shutdown_timeout, shield=False
+                        )
+                        await lifespan.run(started, running)
+                        if lifespan.started and not stopping:  # its lifespan ended early
+                            if not reported:  # it has no lifespan support
+                                await started()
+                            await running()
+                        if lifespan.failure is not None:
+                            raise lifespan.failure
                     except Exception as exc:
                         _record(errors, exc)
                         raise
                     finally:
                         stage = "exiting the factory"
                         life.shield = True
-                        life.deadline = _deadline(self._shutdown_timeout)
+                        arm(life, self._shutdown_timeout)
             except Exception as exc:  # the factory's own, or the above, maybe in a group
                 _record(errors, exc)
         if life.cancel_called:  # only the factory's enter and exit run under life's deadline
@@ -184,7 +195,7 @@ class LazyApp(Generic[AppT]):
             seconds = self._startup_timeout if entering else self._shutdown_timeout
             errors.append(TimeoutError(f"{which} ({seconds} s) passed while {stage}"))
         summary = "; ".join(describe(error) for error in errors)
-        if not started:
+        if not reported:
             self._status = f"failed to start ({summary})"
             logger.error("%r failed to start: %s", self, summary, exc_info=errors[-1])
             await send({"type": "lifespan.startup.failed", "message": summary})
@@ -244,10 +255,6 @@ def _check_app(app: object, factory: Callable[[], Any]) -> None:
 
 def _name(obj: object) -> str:
     return getattr(obj, "__qualname__", None) or repr(obj)
-
-
-def _deadline(timeout: float | None) -> float:
-    return float("inf") if timeout is None else anyio.current_time() + timeout
 
 
 def _left(deadline: float) -> float | None:

@@ -1,19 +1,145 @@
-"""The one primitive: run an ASGI app's lifespan as an async context manager."""
+"""The one primitive: run an ASGI app's lifespan, and `lifespan()`, which runs it as an async
+context manager."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
 import anyio
 
-from ._errors import ShutdownError, StartupError
+from ._errors import LifespanError, ShutdownError, StartupError
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 AppT = TypeVar("AppT")
+Hook = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("lazgi")
+
+
+class Lifespan:
+    """One lifespan call of an ASGI app, run in the caller's task, and the truth about it.
+
+    `run(started, running)` calls the app with lifespan.startup. When the app answers
+    startup.complete it awaits `started()`; when the app then waits for the next event it awaits
+    `running()` and answers lifespan.shutdown once that returns. The app answers each event
+    exactly once: anything else it sends, and a receive() past the protocol's end, raises inside
+    the app, so it fails instead of hanging. After a final answer the app should return; the
+    event's timeout bounds whatever it does instead. What went wrong ends up in `failure`.
+    """
+
+    def __init__(
+        self,
+        app: object,
+        scope: Scope,
+        startup_timeout: float | None,
+        shutdown_timeout: float | None,
+        *,
+        shield: bool,
+    ) -> None:
+        self.app = app
+        self.scope = scope
+        self.started = False  # the app completed its startup, or has no lifespan support
+        self.stopping = False  # the app was given lifespan.shutdown
+        self.failure: LifespanError | None = None
+        self._startup_timeout = startup_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self._received = 0
+        self._reply: Message | None = None  # the app's answer to the current event
+        self._on_started: Hook
+        self._on_running: Hook
+        # Its deadline is the current event's timeout; `shield` keeps a caller's cancellation out.
+        self.cancel_scope = anyio.CancelScope(shield=shield)
+
+    async def run(self, started: Hook, running: Hook) -> None:
+        self._on_started, self._on_running = started, running
+        arm(self.cancel_scope, self._startup_timeout)
+        error: Exception | None = None
+        with self.cancel_scope:
+            try:
+                await cast(ASGIApp, self.app)(self.scope, self._receive, self._send)
+            except Exception as exc:
+                error = exc
+        if self._received == 0:  # it returned or raised at once: no lifespan support
+            logger.debug("%r does not support the lifespan protocol (%r)", self.app, error)
+            self.started = True
+        else:
+            self.failure = self._judge(error)
+
+    def _judge(self, error: Exception | None) -> LifespanError | None:
+        reply = self._reply
+        failed = None  # what the app said, if it reported a failure
+        if reply is not None and reply["type"].endswith(".failed"):
+            failed = f"the app sent {reply['type']}: {reply.get('message', '')}"
+        timed_out = reply is None and anyio.current_time() >= self.cancel_scope.deadline
+        if self.started and not (failed or error or timed_out):
+            return None  # it returned, answered or not: nothing is left to stop
+        kind: type[LifespanError]
+        if self.started:
+            kind, which, timeout = ShutdownError, "shutdown", self._shutdown_timeout
+            stage = "during shutdown" if self.stopping else "while running"
+        else:
+            kind, which, timeout = StartupError, "startup", self._startup_timeout
+            stage = "during startup"
+        if failed:
+            text = failed
+        elif error is not None:
+            text = f"the app's lifespan raised {describe(error)} {stage}"
+        elif timed_out:
+            text = (
+                f"{which}_timeout passed: the app did not answer lifespan.{which} within "
+                f"{timeout:.3g} s; make its {which} faster or raise the timeout"
+            )
+        else:
+            text = (
+                "the app returned after receiving lifespan.startup without answering it; "
+                "it must send lifespan.startup.complete or lifespan.startup.failed"
+            )
+        failure = kind(text)
+        failure.__cause__ = error
+        return failure
+
+    async def _receive(self) -> Message:
+        self._received += 1
+        if self._received == 1:
+            return {"type": "lifespan.startup"}
+        if self._received > 2:
+            raise RuntimeError(
+                "the app called receive() after lifespan.shutdown; the lifespan protocol has "
+                "no further messages, so the app should return once it answered"
+            )
+        if not self.started:
+            raise RuntimeError(
+                "the app called receive() again before completing lifespan.startup; "
+                "send lifespan.startup.complete or lifespan.startup.failed first"
+            )
+        try:
+            await self._on_running()
+        except BaseException:  # the caller was cancelled: let the app's cleanup await
+            self.cancel_scope.shield = True
+            raise
+        self.stopping, self._reply = True, None
+        arm(self.cancel_scope, self._shutdown_timeout)
+        self.cancel_scope.shield = True  # a shutdown, once begun, runs to its end or timeout
+        return {"type": "lifespan.shutdown"}
+
+    async def _send(self, message: Message) -> None:
+        event = "lifespan.shutdown" if self.stopping else "lifespan.startup"
+        expected = (f"{event}.complete", f"{event}.failed")
+        if self._reply is not None or message["type"] not in expected:
+            due = "nothing" if self._reply is not None else " or ".join(expected)
+            raise RuntimeError(
+                f"the app sent {message['type']!r} while the lifespan protocol expected {due}; "
+                "an app answers each lifespan event exactly once"
+            )
+        self._reply = message
+        if message["type"] == "lifespan.startup.complete":
+            self.started = True
+            if self._startup_timeout is not None:
+                self.cancel_scope.deadline = float("inf")
+            await self._on_started()
 
 
 class StartedApp(Generic[AppT]):
@@ -39,66 +165,44 @@ class StartedApp(Generic[AppT]):
 
 def lifespan(
     app: AppT, *, startup_timeout: float | None = None, shutdown_timeout: float | None = None
-) -> Lifespan[AppT]:
+) -> Running[AppT]:
     """Run `app`'s ASGI lifespan: startup on enter, shutdown on exit.
 
     Entering yields a `StartedApp` to send requests to (for example through
     `httpx.ASGITransport(app=started)`). Enter raises `StartupError` as soon as the app reports
     or raises a startup failure; exit raises `ShutdownError` likewise, unless the block raised,
     in which case the block's exception propagates. An app without lifespan support is simply
-    served. A timeout that passes raises the matching error, naming the timeout.
+    served. A timeout that passes raises the matching error, naming the timeout. If the block is
+    cancelled, the app still gets lifespan.shutdown, shielded, bounded by `shutdown_timeout`.
     """
     state: dict[str, Any] = {}
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
-    return Lifespan(app, scope, startup_timeout, shutdown_timeout)
+    return Running(app, Lifespan(app, scope, startup_timeout, shutdown_timeout, shield=True))
 
 
-class Lifespan(Generic[AppT]):
-    """Drives one lifespan of `app` with `scope`, the app's side running in a task owned here.
+class Running(Generic[AppT]):
+    """`lifespan()`'s context manager: the app's lifespan runs in a task owned here, shielded
+    from the caller's cancellation, so that the block may run while the app waits."""
 
-    The app answers each of the two events exactly once; anything else it sends, and a
-    receive() past the protocol's end, raises inside the app, so it fails instead of hanging.
-    """
-
-    def __init__(
-        self,
-        app: AppT,
-        scope: Scope,
-        startup_timeout: float | None,
-        shutdown_timeout: float | None,
-    ) -> None:
+    def __init__(self, app: AppT, lifespan: Lifespan) -> None:
         self._app = app
-        self._scope = scope
-        self._startup_timeout = startup_timeout
-        self._shutdown_timeout = shutdown_timeout
-        self._phase = "startup"  # the event the app was last given
-        self._reply: Message | None = None  # the app's answer to that event
-        self._received = 0
-        self._error: Exception | None = None  # what the app raised, if it did
-        self._error_when = ""
-        self._ended = False
-        self._answered = anyio.Event()  # set by a reply or by the app's end
-        self._shutdown = anyio.Event()
+        self._lifespan = lifespan
+        self._ready = anyio.Event()  # the app started, or its lifespan ended
+        self._stop = anyio.Event()
         self._tasks = anyio.create_task_group()
-        # The app's task is shielded from whoever cancels the caller: only this class stops it,
-        # after the app had its chance to shut down.
-        self._app_scope = anyio.CancelScope(shield=True)
 
     async def __aenter__(self) -> StartedApp[AppT]:
         await self._tasks.__aenter__()
-        self._tasks.start_soon(self._run_app)
+        self._tasks.start_soon(self._run)
         try:
-            with anyio.move_on_after(self._startup_timeout) as waiting:
-                await self._answered.wait()
+            await self._ready.wait()
         except BaseException:  # the caller was cancelled while the app started
             await self._close()
             raise
-        reply = self._reply
-        unsupported = self._ended and self._received == 0  # the app returned or raised at once
-        if not unsupported and (reply is None or reply["type"] != "lifespan.startup.complete"):
+        if not self._lifespan.started:
             await self._close()
-            self._raise_startup_failure(reply, waiting.cancelled_caught)
-        return StartedApp(self._app, self._scope["state"])
+            raise cast(StartupError, self._lifespan.failure)
+        return StartedApp(self._app, self._lifespan.scope["state"])
 
     async def __aexit__(
         self,
@@ -106,110 +210,29 @@ class Lifespan(Generic[AppT]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # Shield the shutdown from a cancelled caller; it is still bounded by shutdown_timeout.
-        self._tasks.cancel_scope.shield = True
-        timed_out = False
-        if not self._ended:
-            self._phase, self._reply, self._answered = "shutdown", None, anyio.Event()
-            self._shutdown.set()
-            with anyio.move_on_after(self._shutdown_timeout) as waiting:
-                await self._answered.wait()
-            timed_out = waiting.cancelled_caught
-        await self._close()
-        failure = self._shutdown_failure(timed_out)
+        self._stop.set()
+        await self._close(cancel=False)  # the app shuts down and returns
+        failure = self._lifespan.failure
         if failure is None:
             return
         if exc is None:
             raise failure
         exc.add_note(f"lazgi: the app's shutdown failed as well: {failure}")
 
-    def _raise_startup_failure(self, reply: Message | None, timed_out: bool) -> None:
-        if reply is not None:
-            message = f"the app sent lifespan.startup.failed: {reply.get('message', '')}"
-            raise StartupError(message) from self._error
-        if self._error is not None:
-            raise StartupError(
-                f"the app's lifespan raised {describe(self._error)} during startup"
-            ) from self._error
-        if timed_out:
-            raise StartupError(
-                f"startup_timeout passed: the app did not answer lifespan.startup within "
-                f"{self._startup_timeout:.3g} s; make its startup faster or raise the timeout"
-            )
-        raise StartupError(
-            "the app returned after receiving lifespan.startup without answering it; "
-            "it must send lifespan.startup.complete or lifespan.startup.failed"
-        )
-
-    def _shutdown_failure(self, timed_out: bool) -> ShutdownError | None:
-        if self._reply is not None and self._reply["type"] == "lifespan.shutdown.failed":
-            failure = ShutdownError(
-                f"the app sent lifespan.shutdown.failed: {self._reply.get('message', '')}"
-            )
-        elif self._error is not None:
-            failure = ShutdownError(
-                f"the app's lifespan raised {describe(self._error)} {self._error_when}"
-            )
-        elif timed_out:
-            return ShutdownError(
-                f"shutdown_timeout passed: the app did not answer lifespan.shutdown within "
-                f"{self._shutdown_timeout:.3g} s; make its shutdown faster or raise the timeout"
-            )
-        else:
-            return None
-        failure.__cause__ = self._error
-        return failure
-
-    async def _close(self) -> None:
-        self._tasks.cancel_scope.shield = True
-        self._app_scope.cancel()
-        await self._tasks.__aexit__(None, None, None)
-
-    async def _run_app(self) -> None:
+    async def _run(self) -> None:
         try:
-            with self._app_scope:
-                await cast(ASGIApp, self._app)(self._scope, self._receive, self._send)
-        except Exception as exc:
-            if self._received == 0:  # raised before its first receive(): no lifespan support
-                logger.debug("%r does not support the lifespan protocol (%r)", self._app, exc)
-            else:
-                self._error, self._error_when = exc, self._when()
+            await self._lifespan.run(self._started, self._stop.wait)
         finally:
-            self._ended = True
-            self._answered.set()
+            self._ready.set()
 
-    def _when(self) -> str:
-        if self._phase == "shutdown":
-            return "during shutdown"
-        return "while running" if self._reply is not None else "during startup"
+    async def _started(self) -> None:
+        self._ready.set()
 
-    async def _receive(self) -> Message:
-        self._received += 1
-        if self._received == 1:
-            return {"type": "lifespan.startup"}
-        if self._reply is None and self._phase == "startup":
-            raise RuntimeError(
-                "the app called receive() again before answering lifespan.startup; "
-                "send lifespan.startup.complete or lifespan.startup.failed first"
-            )
-        await self._shutdown.wait()
-        if self._received == 2:
-            return {"type": "lifespan.shutdown"}
-        raise RuntimeError(
-            "the app called receive() after lifespan.shutdown; the lifespan protocol has no "
-            "further messages, so the app should return once it answered"
-        )
-
-    async def _send(self, message: Message) -> None:
-        expected = (f"lifespan.{self._phase}.complete", f"lifespan.{self._phase}.failed")
-        if self._reply is not None or message["type"] not in expected:
-            due = "nothing" if self._reply is not None else " or ".join(expected)
-            raise RuntimeError(
-                f"the app sent {message['type']!r} while the lifespan protocol expected {due}; "
-                "an app answers each lifespan event exactly once"
-            )
-        self._reply = message
-        self._answered.set()
+    async def _close(self, *, cancel: bool = True) -> None:
+        self._tasks.cancel_scope.shield = True  # exiting waits for the app, even if cancelled
+        if cancel:
+            self._lifespan.cancel_scope.cancel()
+        await self._tasks.__aexit__(None, None, None)
 
 
 def describe(exc: BaseException) -> str:
@@ -218,3 +241,10 @@ def describe(exc: BaseException) -> str:
         group = cast(BaseExceptionGroup[BaseException], exc)
         return "; ".join(describe(inner) for inner in group.exceptions)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def arm(scope: anyio.CancelScope, timeout: float | None) -> None:
+    """Cancel `scope` `timeout` seconds from now. Without a timeout, leave it be: setting a
+    deadline costs microseconds, and a lifespan sets several."""
+    if timeout is not None:
+        scope.deadline = anyio.current_time() + timeout

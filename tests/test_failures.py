@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from lazgi import LazyApp, NotStartedError
+from lazgi import LazyApp, NotStartedError, StartupError
 from lazgi._types import ASGIApp, Message, Receive, Scope, Send
 
 from .conftest import Resource, http_scope, inner_app, no_receive, no_send, serve
@@ -238,3 +238,22 @@ async def test_shutdown_timeout_in_the_factory_exit_cancels_it_and_reports_which
     }
     assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
     assert server.returned
+
+
+async def test_a_failure_the_factory_swallows_at_its_yield_is_still_reported() -> None:
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        try:
+            yield inner_app(log, on_startup=lambda: fail("boom"))
+        except StartupError:
+            log.append("factory swallowed it")
+
+    async with serve(LazyApp(main)) as server:
+        reply = await server.startup()
+    assert reply == {
+        "type": "lifespan.startup.failed",
+        "message": "StartupError: the app sent lifespan.startup.failed: inner said boom",
+    }
+    assert log == ["inner startup", "factory swallowed it"]

@@ -221,7 +221,7 @@ MISBEHAVIOUR = {
     "receives again before answering startup": (
         ("receive", "receive"),
         StartupError,
-        "receive() again before answering lifespan.startup",
+        "receive() again before completing lifespan.startup",
     ),
     "receives after shutdown": (
         (*NORMAL[:3], "receive"),

@@ -61,7 +61,6 @@ async def test_a_scope_without_state_gets_a_shallow_copy_of_the_lifespan_state()
     assert first["state"] == {"pool": pool}
     assert first["state"]["pool"] is pool
     assert first["state"] is not second["state"]  # a copy per request, as servers make
-    assert app._state == {}  # pyright: ignore[reportPrivateUsage]  # nothing kept after stop
 
 
 async def test_an_empty_lifespan_state_adds_nothing_to_the_scope() -> None:
