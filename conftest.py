@@ -1,6 +1,18 @@
-"""Every async test, in tests/ and in examples/, runs on asyncio and on trio."""
+"""Every async test, in tests/ and in examples/, runs on asyncio and on trio; hypothesis runs
+a quick profile by default and `HYPOTHESIS_PROFILE=deep` (make test-deep) a thorough one."""
+
+import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -154,7 +154,10 @@ class LazyApp(Generic[AppT]):
 
         async def running() -> None:  # the inner app waits for the server's shutdown
             nonlocal stopping, clock
-            await receive()  # lifespan.shutdown
+            try:
+                await receive()  # lifespan.shutdown
+            finally:  # from here on it is teardown: it runs to its end, cancelled or not
+                life.shield = True
             self._app, self._forward, self._status = None, self._refuse, "is shutting down"
             stopping, clock = True, time.perf_counter()
 

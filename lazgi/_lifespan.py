@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
@@ -28,6 +29,7 @@ class Lifespan:
     exactly once: anything else it sends, and a receive() past the protocol's end, raises inside
     the app, so it fails instead of hanging. After a final answer the app should return; the
     event's timeout bounds whatever it does instead. What went wrong ends up in `failure`.
+    Keeping a caller's cancellation out is the caller's part; `shield` does it for the whole call.
     """
 
     def __init__(
@@ -51,13 +53,15 @@ class Lifespan:
         self._on_started: Hook
         self._on_running: Hook
         # Its deadline is the current event's timeout; `shield` keeps a caller's cancellation out.
-        self.cancel_scope = anyio.CancelScope(shield=shield)
+        # Without either there is nothing for it to do, and entering one costs microseconds.
+        needed = shield or startup_timeout is not None or shutdown_timeout is not None
+        self.cancel_scope = anyio.CancelScope(shield=shield) if needed else None
 
     async def run(self, started: Hook, running: Hook) -> None:
         self._on_started, self._on_running = started, running
         arm(self.cancel_scope, self._startup_timeout)
         error: Exception | None = None
-        with self.cancel_scope:
+        with self.cancel_scope or nullcontext():
             try:
                 await cast(ASGIApp, self.app)(self.scope, self._receive, self._send)
             except Exception as exc:
@@ -73,7 +77,8 @@ class Lifespan:
         failed = None  # what the app said, if it reported a failure
         if reply is not None and reply["type"].endswith(".failed"):
             failed = f"the app sent {reply['type']}: {reply.get('message', '')}"
-        timed_out = reply is None and anyio.current_time() >= self.cancel_scope.deadline
+        scope = self.cancel_scope
+        timed_out = reply is None and scope is not None and anyio.current_time() >= scope.deadline
         if self.started and not (failed or error or timed_out):
             return None  # it returned, answered or not: nothing is left to stop
         kind: type[LifespanError]
@@ -115,14 +120,9 @@ class Lifespan:
                 "the app called receive() again before completing lifespan.startup; "
                 "send lifespan.startup.complete or lifespan.startup.failed first"
             )
-        try:
-            await self._on_running()
-        except BaseException:  # the caller was cancelled: let the app's cleanup await
-            self.cancel_scope.shield = True
-            raise
+        await self._on_running()
         self.stopping, self._reply = True, None
         arm(self.cancel_scope, self._shutdown_timeout)
-        self.cancel_scope.shield = True  # a shutdown, once begun, runs to its end or timeout
         return {"type": "lifespan.shutdown"}
 
     async def _send(self, message: Message) -> None:
@@ -137,7 +137,7 @@ class Lifespan:
         self._reply = message
         if message["type"] == "lifespan.startup.complete":
             self.started = True
-            if self._startup_timeout is not None:
+            if self.cancel_scope is not None:
                 self.cancel_scope.deadline = float("inf")
             await self._on_started()
 
@@ -231,7 +231,7 @@ class Running(Generic[AppT]):
     async def _close(self, *, cancel: bool = True) -> None:
         self._tasks.cancel_scope.shield = True  # exiting waits for the app, even if cancelled
         if cancel:
-            self._lifespan.cancel_scope.cancel()
+            cast(anyio.CancelScope, self._lifespan.cancel_scope).cancel()  # shield=True made one
         await self._tasks.__aexit__(None, None, None)
 
 
@@ -243,8 +243,8 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def arm(scope: anyio.CancelScope, timeout: float | None) -> None:
+def arm(scope: anyio.CancelScope | None, timeout: float | None) -> None:
     """Cancel `scope` `timeout` seconds from now. Without a timeout, leave it be: setting a
     deadline costs microseconds, and a lifespan sets several."""
-    if timeout is not None:
+    if scope is not None and timeout is not None:
         scope.deadline = anyio.current_time() + timeout

@@ -1,0 +1,352 @@
+"""`make bench`: lazgi's cost, side by side with the bare app and the alternatives, in one run.
+
+Prints a table and writes BENCHMARKS.md. Timings are medians of interleaved rounds, so that the
+ratios hold on a noisy machine; instruction counts (callgrind) are exact and repeatable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import anyio
+from asgi_lifespan import LifespanManager
+
+import lazgi
+from lazgi import LazyApp
+
+from . import subjects
+from .lifespans import cycle
+
+ROOT = Path(__file__).parents[1]
+Row = tuple[str, str, str, str]  # what, measured, target, verdict
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+async def per_call_ns(apps: dict[str, Any], calls: int, rounds: int) -> dict[str, float]:
+    """Median ns per call of each app, rounds interleaved."""
+    scope: dict[str, Any] = {"type": "http", "state": {}}
+    receive, send = subjects.nothing_received, subjects.nothing_sent
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    for _ in range(rounds):
+        for name, app in apps.items():
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                await app(scope, receive, send)
+            samples[name].append((time.perf_counter_ns() - started) / calls)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+async def request_overhead() -> tuple[list[Row], dict[str, float]]:
+    lazy = LazyApp(subjects.trivial_factory)
+    old = subjects.old_lazy_app()(subjects.trivial_factory)
+    from .lifespans import started
+
+    async with started(lazy), started(old):
+        ns = await per_call_ns(
+            {
+                "bare app": subjects.bare,
+                "pass-through": subjects.PassThrough(subjects.bare),
+                "LazyApp": lazy,
+                "lazgi 0.1.0": old,
+            },
+            calls=100_000,
+            rounds=15,
+        )
+    over = {name: value - ns["bare app"] for name, value in ns.items()}
+    rows = [
+        (f"per request: {name}", f"{ns[name]:.0f} ns (+{over[name]:.0f})", "", "") for name in ns
+    ]
+    rows.append(
+        (
+            "per request: LazyApp overhead / pass-through's",
+            f"{over['LazyApp'] / over['pass-through']:.3f}",
+            "<= 1.0",
+            verdict(over["LazyApp"] <= over["pass-through"]),
+        )
+    )
+    rows.append(
+        (
+            "per request: LazyApp overhead / lazgi 0.1.0's",
+            f"{over['LazyApp'] / over['lazgi 0.1.0']:.3f}",
+            "<= 1.10",
+            verdict(over["LazyApp"] <= 1.10 * over["lazgi 0.1.0"]),
+        )
+    )
+    return rows, over
+
+
+def instructions(name: str, calls: int) -> int:
+    """Instructions callgrind counts for a whole `python -m benchmarks.calls NAME CALLS`."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, "-m", "benchmarks.calls", name, str(calls)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # dict layouts, and so counts, repeat
+    )  # fmt: skip
+    return int(re.findall(r"Collected : (\d+)", done.stderr)[-1])
+
+
+def instructions_per_request(name: str) -> float:
+    """The difference between two call counts, so that startup costs cancel out."""
+    return (instructions(name, 11_000) - instructions(name, 1_000)) / 10_000
+
+
+def request_instructions() -> list[Row]:
+    if shutil.which("valgrind") is None:
+        return [("per request: instructions (callgrind)", "valgrind not installed", "", "")]
+    counts = {name: instructions_per_request(name) for name in subjects.CALLS}
+    over = {name: counts[name] - counts["bare"] for name in counts}
+    rows: list[Row] = [
+        (f"per request: {name}, instructions", f"{counts[name]:.0f} (+{over[name]:.0f})", "", "")
+        for name in counts
+    ]
+    rows.append(
+        (
+            "per request: LazyApp instructions over bare / pass-through's",
+            f"{over['lazgi'] / over['pass-through']:.3f}",
+            "<= 1.0",
+            verdict(over["lazgi"] <= over["pass-through"]),
+        )
+    )
+    rows.append(
+        (
+            "per request: LazyApp instructions over bare / lazgi 0.1.0's",
+            f"{over['lazgi'] / over['lazgi-0.1.0']:.3f}",
+            "<= 1.10",
+            verdict(over["lazgi"] <= 1.10 * over["lazgi-0.1.0"]),
+        )
+    )
+    return rows
+
+
+async def per_cycle_us(
+    cases: dict[str, Callable[[], Awaitable[None]]], cycles: int
+) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(9):
+        for name, run in cases.items():
+            started = time.perf_counter()
+            for _ in range(cycles):
+                await run()
+            samples[name].append((time.perf_counter() - started) / cycles * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+async def lifespan_cycles() -> list[Row]:
+    app = subjects.starlette_app()
+    lazy = LazyApp(subjects.starlette_factory)
+    old = subjects.old_lazy_app()(subjects.starlette_factory)
+
+    async def with_lifespan() -> None:
+        async with lazgi.lifespan(app):
+            pass
+
+    async def with_manager() -> None:
+        async with LifespanManager(app):
+            pass
+
+    us = await per_cycle_us(
+        {
+            "Starlette started directly": lambda: cycle(app),
+            "LazyApp around Starlette": lambda: cycle(lazy),
+            "lazgi 0.1.0 around Starlette": lambda: cycle(old),
+            "lazgi.lifespan(Starlette)": with_lifespan,
+            "asgi-lifespan LifespanManager(Starlette)": with_manager,
+        },
+        cycles=2_000,
+    )
+    base = us["Starlette started directly"]
+    rows: list[Row] = [
+        (f"lifespan cycle: {name}", f"{value:.1f} us", "", "") for name, value in us.items()
+    ]
+    added, added_old = (
+        us["LazyApp around Starlette"] - base,
+        us["lazgi 0.1.0 around Starlette"] - base,
+    )
+    rows.append(
+        (
+            "lifespan cycle: LazyApp's addition vs lazgi 0.1.0's",
+            f"+{added:.1f} us vs +{added_old:.1f} us",
+            "no more",
+            verdict(added <= added_old),
+        )
+    )
+    ours, theirs = us["lazgi.lifespan(Starlette)"], us["asgi-lifespan LifespanManager(Starlette)"]
+    rows.append(
+        (
+            "lifespan cycle: lazgi.lifespan() vs LifespanManager",
+            f"{ours:.1f} us vs {theirs:.1f} us",
+            "not slower",
+            verdict(ours <= theirs),
+        )
+    )
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def requests_per_second(target: str, seconds: int) -> float:
+    """Serve `target` with uvicorn on 127.0.0.1 and load it with wrk for `seconds`."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # poll until it accepts connections, with a bound
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"uvicorn {target} did not start") from None
+                time.sleep(0.05)
+        done = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, check=True, timeout=seconds + 30,
+        )  # fmt: skip
+        return float(re.findall(r"Requests/sec:\s+([\d.]+)", done.stdout)[0])
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+
+
+def end_to_end() -> list[Row]:
+    if shutil.which("wrk") is None:
+        return [("end to end (wrk, uvicorn)", "skipped: wrk not installed", ">= 0.97", "")]
+    runs: dict[str, list[float]] = {"bare": [], "lazy": []}
+    for _ in range(5):  # alternating, so that drift hits both alike
+        for name in runs:
+            runs[name].append(requests_per_second(f"benchmarks.subjects:{name}_starlette", 4))
+    bare, lazy = statistics.median(runs["bare"]), statistics.median(runs["lazy"])
+    return [
+        ("end to end: bare Starlette under uvicorn", f"{bare:.0f} req/s", "", ""),
+        ("end to end: LazyApp(Starlette) under uvicorn", f"{lazy:.0f} req/s", "", ""),
+        ("end to end: ratio", f"{lazy / bare:.3f}", ">= 0.97", verdict(lazy / bare >= 0.97)),
+    ]
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+async def soak() -> list[Row]:
+    app = LazyApp(subjects.starlette_factory)
+    started = time.perf_counter()
+    for _ in range(1_000):
+        await cycle(app)
+    gc.collect()
+    at_1k = rss_mib()
+    for _ in range(9_000):
+        await cycle(app)
+    gc.collect()
+    at_10k, elapsed = rss_mib(), time.perf_counter() - started
+    return [
+        ("restart soak: peak RSS after 1k / 10k cycles", f"{at_1k:.2f} / {at_10k:.2f} MiB", "", ""),
+        (
+            "restart soak: growth",
+            f"{at_10k - at_1k:.2f} MiB",
+            "<= 1 MiB",
+            verdict(at_10k - at_1k <= 1),
+        ),
+        ("restart soak: cycles per second", f"{10_000 / elapsed:.0f}", "", ""),
+    ]
+
+
+def import_us(module: str) -> float:
+    """Median cumulative import time of `module` in fresh interpreters (python -X importtime)."""
+    times: list[int] = []
+    for _ in range(7):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )  # fmt: skip
+        line = [ln for ln in done.stderr.splitlines() if ln.rstrip().endswith(f"| {module}")][-1]
+        times.append(int(line.split("|")[1]))
+    return statistics.median(times)
+
+
+def import_times() -> list[Row]:
+    ours, theirs = import_us("lazgi"), import_us("anyio")
+    return [
+        ("import lazgi (cumulative, includes anyio)", f"{ours / 1000:.1f} ms", "", ""),
+        ("import anyio", f"{theirs / 1000:.1f} ms", "", ""),
+    ]
+
+
+def machine() -> list[str]:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    packages = ["anyio", "starlette", "uvicorn", "asgi-lifespan", "asgi-lifespan-middleware"]
+    return [
+        f"- Machine: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}",
+        f"- Python {platform.python_version()}; lazgi {lazgi.__version__}; lazgi 0.1.0 from PyPI; "
+        + ", ".join(f"{name} {version(name)}" for name in packages),
+        f"- valgrind: {'yes' if shutil.which('valgrind') else 'no'}; "
+        f"wrk: {'yes' if shutil.which('wrk') else 'no'}",
+    ]
+
+
+def main() -> None:
+    rows: list[Row] = []
+    overhead_rows, _ = asyncio.run(request_overhead())
+    rows += overhead_rows
+    rows += request_instructions()
+    rows += anyio.run(lifespan_cycles)
+    rows += end_to_end()
+    rows += anyio.run(soak)
+    rows += import_times()
+    table = ["| measure | result | target | |", "| --- | --- | --- | --- |"]
+    table += [f"| {what} | {result} | {target} | {ok} |" for what, result, target, ok in rows]
+    text = "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            "Written by `make bench` on "
+            + time.strftime("%Y-%m-%d")
+            + "; every number below comes from that one run.",
+            "",
+            *machine(),
+            "",
+            *table,
+            "",
+            (ROOT / "benchmarks" / "NOTES.md").read_text().strip(),
+            "",
+        ]
+    )
+    (ROOT / "BENCHMARKS.md").write_text(text)
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()

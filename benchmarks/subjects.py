@@ -1,0 +1,81 @@
+"""What the benchmarks measure: a trivial ASGI app, reached directly, through a minimal
+pass-through, through LazyApp and through lazgi 0.1.0's LazyApp; and a Starlette app."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from lazgi import LazyApp
+from lazgi._types import ASGIApp, Message, Receive, Scope, Send
+
+OLD = Path(__file__).parents[1] / ".bench" / "old" / "site"  # lazgi 0.1.0, unpacked by make bench
+CALLS = ("bare", "pass-through", "lazgi", "lazgi-0.1.0")  # what benchmarks.calls can call
+
+
+async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+    """The trivial app: it does nothing, so what is measured is what reaches it."""
+
+
+class PassThrough:
+    """The minimal hand-written pass-through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def old_lazy_app() -> Any:
+    """lazgi 0.1.0's LazyApp class, imported from .bench/old under its own module objects."""
+    ours = {
+        name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "lazgi"
+    }
+    sys.path.insert(0, str(OLD))
+    try:
+        return importlib.import_module("lazgi").LazyApp
+    finally:
+        sys.path.remove(str(OLD))
+        for name in [name for name in sys.modules if name.split(".")[0] == "lazgi"]:
+            del sys.modules[name]
+        sys.modules.update(ours)
+
+
+def starlette_app() -> Starlette:
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    return Starlette(routes=[Route("/", home)])
+
+
+@asynccontextmanager
+async def trivial_factory() -> AsyncGenerator[ASGIApp]:
+    yield bare
+
+
+@asynccontextmanager
+async def starlette_factory() -> AsyncGenerator[Starlette]:
+    yield starlette_app()
+
+
+async def nothing_received() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def nothing_sent(message: Message) -> None:
+    pass
+
+
+# For the servers in the end-to-end benchmark: `uvicorn benchmarks.subjects:bare_starlette`.
+bare_starlette = starlette_app()
+lazy_starlette = LazyApp(starlette_factory)
