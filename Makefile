@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest run bench clean
+.PHONY: test test-deep lint typecheck pytest run bench clean
 
 test: lint typecheck pytest
 
@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# The model-based test with 2,000 examples per backend instead of make test's 40.
+test-deep: $(STAMP)
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest tests/test_model.py --no-cov -p no:cacheprovider --timeout=3600
 
 run: $(STAMP)
 	$(BIN)/uvicorn examples.main:app --host 127.0.0.1 --port 8000
