@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-# The model-based test with 2,000 examples per backend instead of make test's 40.
+# The model-based test with 2,000 examples per backend instead of make test's 30.
 test-deep: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(BIN)/pytest tests/test_model.py --no-cov -p no:cacheprovider --timeout=3600
 

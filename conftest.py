@@ -6,12 +6,13 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "deep", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+quick = {
+    "deadline": None,
+    "stateful_step_count": 12,
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+settings.register_profile("default", max_examples=30, **quick)
+settings.register_profile("deep", max_examples=2000, **quick)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
