@@ -150,7 +150,11 @@ class LazyApp(Generic[AppT]):
             self._forward = inner if "state" in scope or not state else StartedApp(inner, state)
             logger.info("%r started in %.1f ms", self, _ms(clock))
             reported = True
-            await send({"type": "lifespan.startup.complete"})
+            try:
+                await send({"type": "lifespan.startup.complete"})
+            except BaseException:  # cancelled as it reported: the app's teardown still runs
+                life.shield = True
+                raise
 
         async def running() -> None:  # the inner app waits for the server's shutdown
             nonlocal stopping, clock
