@@ -35,7 +35,8 @@ class Pool:
 
 
 def say(text: str) -> None:
-    print(f"worker {os.getpid()}: {text}", file=sys.stderr, flush=True)
+    # One write per line, so that lines from several workers never interleave.
+    os.write(sys.stderr.fileno(), f"worker {os.getpid()}: {text}\n".encode())
 
 
 def create_app(pool: Pool) -> Starlette:
