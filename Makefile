@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+	command -v valgrind >/dev/null && command -v ab >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq valgrind apache2-utils >/dev/null; }
 	touch $(STAMP)
 
 lint: $(STAMP)
