@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from typing import Any, Generic, TypeVar, cast, overload
 
@@ -12,7 +13,7 @@ import anyio
 
 from ._errors import NotStartedError
 from ._lifespan import Lifespan, StartedApp, arm, describe, logger
-from ._types import ASGIApp, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 
 # Covariant: LazyApp only gives its app out, so a LazyApp[FastAPI] is a LazyApp[Starlette].
 AppT = TypeVar("AppT", covariant=True)
@@ -36,6 +37,7 @@ class LazyApp(Generic[AppT]):
         *,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        start_on_first_request: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -44,6 +46,7 @@ class LazyApp(Generic[AppT]):
         *,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        start_on_first_request: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -52,6 +55,7 @@ class LazyApp(Generic[AppT]):
         *,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        start_on_first_request: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -60,6 +64,7 @@ class LazyApp(Generic[AppT]):
         *,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        start_on_first_request: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -68,6 +73,7 @@ class LazyApp(Generic[AppT]):
         *,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        start_on_first_request: bool = False,
     ) -> None: ...
     def __init__(
         self,
@@ -75,6 +81,7 @@ class LazyApp(Generic[AppT]):
         *,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        start_on_first_request: bool = False,
     ) -> None:
         _check_factory(factory)
         if inspect.isasyncgenfunction(factory):
@@ -82,6 +89,8 @@ class LazyApp(Generic[AppT]):
         self._factory: Callable[[], Any] = factory
         self._startup_timeout = startup_timeout
         self._shutdown_timeout = shutdown_timeout
+        self._start_on_first_request = start_on_first_request
+        self._own: _OwnLifespan | None = None  # a lifespan this LazyApp runs for itself
         self._app: Any = None  # the inner app, while it runs
         self._forward: ASGIApp = self._refuse  # where requests go: the inner app, while it runs
         self._busy = False  # a lifespan holds this LazyApp
@@ -102,17 +111,48 @@ class LazyApp(Generic[AppT]):
             await self._lifespan(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Where requests go while no app runs: they fail, or, opted in, start the app."""
+        if self._start_on_first_request:
+            own = self._own
+            if own is None and not self._busy:  # the first request: start, in a task of ours
+                own = self._own = _OwnLifespan()
+                _spawn(own, self._run_own(own))
+            if own is not None:  # started by a request: wait for the outcome, with the others
+                await own.ready.wait()
+                if self._app is not None:
+                    return await self._forward(scope, receive, send)
         raise self._not_started(f"this {scope['type']} request")
+
+    async def aclose(self) -> None:
+        """Stop an app that a first request started: the inner app's shutdown, then the
+        factory's exit, in the task that started them. Does nothing if none runs; an app
+        started by a server's lifespan is stopped by the server. Safe to call twice."""
+        own = self._own
+        if own is not None:
+            own.stop.set()
+            await own.ended.wait()
+
+    async def _run_own(self, own: _OwnLifespan) -> None:
+        try:
+            await self._lifespan({"type": "lifespan", "asgi": OWN_ASGI}, own.receive, own.send)
+        finally:
+            self._own = None  # a failed start is tried again by the next request
+            own.ready.set()
+            own.ended.set()
 
     def __repr__(self) -> str:
         return f"LazyApp({_name(self._factory)})"
 
     def _not_started(self, what: str) -> NotStartedError:
-        return NotStartedError(
-            f"{self!r} {self._status}, so there is no app for {what}. The app is built on lifespan "
-            "startup: run the server with lifespan on (uvicorn --lifespan on); in tests use "
-            "`with TestClient(app)` or `async with lazgi.lifespan(app)`."
-        )
+        if self._start_on_first_request:
+            fix = "It starts on a request when none runs: the next request tries again."
+        else:
+            fix = (
+                "The app is built on lifespan startup: run the server with lifespan on (uvicorn "
+                "--lifespan on); in tests use `with TestClient(app)` or `async with "
+                "lazgi.lifespan(app)`; or pass start_on_first_request=True."
+            )
+        return NotStartedError(f"{self!r} {self._status}, so there is no app for {what}. {fix}")
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -280,3 +320,41 @@ def _record(errors: list[BaseException], exc: BaseException) -> None:
             _record(errors, inner)
     elif exc not in errors:
         errors.append(exc)
+
+
+OWN_ASGI = {"version": "3.0", "spec_version": "2.0"}
+
+
+class _OwnLifespan:
+    """The server's side of a lifespan LazyApp runs for itself, for servers that run none."""
+
+    def __init__(self) -> None:
+        self.ready = anyio.Event()  # the startup's outcome is known
+        self.stop = anyio.Event()  # aclose() was called
+        self.ended = anyio.Event()
+        self.task: object = None  # asyncio keeps only weak references to tasks
+        self._began = False
+
+    async def receive(self) -> Message:
+        if not self._began:
+            self._began = True
+            return {"type": "lifespan.startup"}
+        await self.stop.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def send(self, message: Message) -> None:
+        if message["type"].startswith("lifespan.startup."):
+            self.ready.set()
+
+
+def _spawn(own: _OwnLifespan, lifespan: Coroutine[Any, Any, None]) -> None:
+    """Run `lifespan` in a long-lived task of the running backend's own, owned by no request:
+    a factory's task group or cancel scope must be entered and exited in one task."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio, so trio
+        import trio
+
+        trio.lowlevel.spawn_system_task(lambda: lifespan)
+    else:
+        own.task = loop.create_task(lifespan)

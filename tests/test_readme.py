@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 README = Path(__file__).parents[1] / "README.md"
@@ -51,3 +52,9 @@ async def test_the_readme_recipes_build_apps_that_start() -> None:
             pass
     async with NAMESPACE["main_with_admin"]() as root:
         assert root.routes[0].path == "/admin"
+    request_started = NAMESPACE["started_by_requests"]
+    transport = httpx.ASGITransport(app=request_started)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/")).status_code == 200
+    await request_started.aclose()
+    assert inspect.iscoroutinefunction(NAMESPACE["serve"])

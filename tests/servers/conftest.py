@@ -56,6 +56,21 @@ class Process:
                 return
         pytest.fail(f"the server did not answer within {START_BOUND} s:\n{self.text()}")
 
+    def wait_listening(self) -> None:
+        """Poll until the server accepts connections, without sending it a request."""
+        deadline = time.monotonic() + START_BOUND
+        host, port = self.url.split("//")[1].strip("/").split(":")
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                pytest.fail(f"the server exited with {self.popen.returncode}:\n{self.text()}")
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+            except OSError:
+                time.sleep(0.05)  # polling with a bound, not synchronising
+            else:
+                return
+        pytest.fail(f"the server did not listen within {START_BOUND} s:\n{self.text()}")
+
     def wait_exit_unserved(self) -> int:
         """Poll until the server exits by itself, failing if it ever answers a request."""
         deadline = time.monotonic() + STOP_BOUND

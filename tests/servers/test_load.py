@@ -66,10 +66,12 @@ def test_sigterm_under_load_drains_closes_once_and_writes_nothing_after(tmp_path
     # and none got an error response: in-flight ones finished, later ones were refused.
     assert "Cannot operate on a closed database" not in output
     assert "Traceback" not in output, output
-    served = int(re.findall(r"Complete requests:\s+(\d+)", report)[0])
-    refused = int(re.findall(r"Failed requests:\s+(\d+)", report)[0])
+    # ab either reports in full when interrupted, or stops by itself once connections are
+    # refused ("Test aborted after 10 failures ... Total of N requests completed").
+    counts = re.findall(r"Complete requests:\s+(\d+)|Total of (\d+) requests completed", report)
+    assert counts, report
+    served = int("".join(counts[0]))  # one of the two groups matched
     non_2xx = re.findall(r"Non-2xx responses:\s+(\d+)", report)
     assert not non_2xx, report
     assert rows(database) >= LOADED
     assert served >= LOADED, report
-    assert refused >= 0
