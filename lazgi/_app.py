@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
@@ -350,6 +349,8 @@ class _OwnLifespan:
 def _spawn(own: _OwnLifespan, lifespan: Coroutine[Any, Any, None]) -> None:
     """Run `lifespan` in a long-lived task of the running backend's own, owned by no request:
     a factory's task group or cancel scope must be entered and exited in one task."""
+    import asyncio  # here, not at the top: anyio too imports its backends only when used
+
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # not asyncio, so trio

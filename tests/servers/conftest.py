@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -43,33 +43,27 @@ class Process:
         return [(int(pid), rest) for pid, rest in re.findall(pattern, self.text(), re.M)]
 
     def wait_ready(self) -> None:
-        """Poll until the server answers; fail if it exits or the bound passes."""
-        deadline = time.monotonic() + START_BOUND
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                pytest.fail(f"the server exited with {self.popen.returncode}:\n{self.text()}")
-            try:
-                httpx.get(self.url, timeout=1)
-            except httpx.TransportError:
-                time.sleep(0.05)  # polling with a bound, not synchronising
-            else:
-                return
-        pytest.fail(f"the server did not answer within {START_BOUND} s:\n{self.text()}")
+        """Poll until the server answers a request; fail if it exits or the bound passes."""
+        self._poll(lambda: httpx.get(self.url, timeout=1), httpx.TransportError, "answer")
 
     def wait_listening(self) -> None:
         """Poll until the server accepts connections, without sending it a request."""
-        deadline = time.monotonic() + START_BOUND
         host, port = self.url.split("//")[1].strip("/").split(":")
+        address = (host, int(port))
+        self._poll(lambda: socket.create_connection(address, timeout=1).close(), OSError, "listen")
+
+    def _poll(self, attempt: Callable[[], object], refused: type[Exception], what: str) -> None:
+        deadline = time.monotonic() + START_BOUND
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 pytest.fail(f"the server exited with {self.popen.returncode}:\n{self.text()}")
             try:
-                socket.create_connection((host, int(port)), timeout=1).close()
-            except OSError:
+                attempt()
+            except refused:
                 time.sleep(0.05)  # polling with a bound, not synchronising
             else:
                 return
-        pytest.fail(f"the server did not listen within {START_BOUND} s:\n{self.text()}")
+        pytest.fail(f"the server did not {what} within {START_BOUND} s:\n{self.text()}")
 
     def wait_exit_unserved(self) -> int:
         """Poll until the server exits by itself, failing if it ever answers a request."""
