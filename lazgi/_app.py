@@ -180,7 +180,7 @@ class LazyApp(Generic[AppT]):
         inner_scope = {**scope, "state": state}
         errors: list[BaseException] = []
         stage, clock = "entering the factory", time.perf_counter()
-        reported = stopping = False  # told the server it started; the server asked to stop
+        reported = False  # told the server it started
 
         async def started() -> None:  # the inner app completed its startup
             nonlocal reported
@@ -196,13 +196,13 @@ class LazyApp(Generic[AppT]):
                 raise
 
         async def running() -> None:  # the inner app waits for the server's shutdown
-            nonlocal stopping, clock
+            nonlocal clock
             try:
                 await receive()  # lifespan.shutdown
             finally:  # from here on it is teardown: it runs to its end, cancelled or not
                 life.shield = True
             self._app, self._forward, self._status = None, self._refuse, "is shutting down"
-            stopping, clock = True, time.perf_counter()
+            clock = time.perf_counter()
 
         # One cancel scope spans the factory's whole life, so that a task group the factory
         # holds across its yield nests inside it; its deadline and shield change per phase.
@@ -220,7 +220,7 @@ class LazyApp(Generic[AppT]):
                             inner, inner_scope, budget, self._shutdown_timeout, shield=False
                         )
                         await lifespan.run(started, running)
-                        if lifespan.started and not stopping:  # its lifespan ended early
+                        if lifespan.started and not lifespan.stopping:  # it ended early
                             if not reported:  # it has no lifespan support
                                 await started()
                             await running()
