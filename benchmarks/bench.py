@@ -31,7 +31,7 @@ import lazgi
 from lazgi import LazyApp
 
 from . import subjects
-from .lifespans import cycle
+from .lifespans import cycle, started
 
 ROOT = Path(__file__).parents[1]
 Row = tuple[str, str, str, str]  # what, measured, target, verdict
@@ -59,30 +59,18 @@ async def per_call_ns(apps: dict[str, Any], calls: int, rounds: int) -> dict[str
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-async def request_overhead() -> tuple[list[Row], dict[str, float]]:
-    lazy = LazyApp(subjects.trivial_factory)
-    old = subjects.old_lazy_app()(subjects.trivial_factory)
-    from .lifespans import started
-
-    async with started(lazy), started(old):
-        ns = await per_call_ns(
-            {
-                "bare app": subjects.bare,
-                "pass-through": subjects.PassThrough(subjects.bare),
-                "LazyApp": lazy,
-                "lazgi 0.1.0": old,
-            },
-            calls=100_000,
-            rounds=15,
-        )
-    over = {name: value - ns["bare app"] for name, value in ns.items()}
+async def request_overhead() -> list[Row]:
+    apps = {name: build() for name, build in subjects.PER_REQUEST.items()}
+    async with started(apps["lazgi"]), started(apps["lazgi-0.1.0"]):
+        ns = await per_call_ns(apps, calls=100_000, rounds=15)
+    over = {name: value - ns["bare"] for name, value in ns.items()}
     rows = [
         (f"per request: {name}", f"{ns[name]:.0f} ns (+{over[name]:.0f})", "", "") for name in ns
     ]
     rows.append(
         ratio_row(
             "per request: LazyApp overhead / pass-through's",
-            over["LazyApp"],
+            over["lazgi"],
             over["pass-through"],
             1.0,
         )
@@ -90,12 +78,12 @@ async def request_overhead() -> tuple[list[Row], dict[str, float]]:
     rows.append(
         ratio_row(
             "per request: LazyApp overhead / lazgi 0.1.0's",
-            over["LazyApp"],
-            over["lazgi 0.1.0"],
+            over["lazgi"],
+            over["lazgi-0.1.0"],
             1.10,
         )
     )
-    return rows, over
+    return rows
 
 
 def instructions(name: str, calls: int) -> int:
@@ -117,7 +105,7 @@ def instructions_per_request(name: str) -> float:
 def request_instructions() -> list[Row]:
     if shutil.which("valgrind") is None:
         return [("per request: instructions (callgrind)", "valgrind not installed", "", "")]
-    counts = {name: instructions_per_request(name) for name in subjects.CALLS}
+    counts = {name: instructions_per_request(name) for name in subjects.PER_REQUEST}
     over = {name: counts[name] - counts["bare"] for name in counts}
     rows: list[Row] = [
         (f"per request: {name}, instructions", f"{counts[name]:.0f} (+{over[name]:.0f})", "", "")
@@ -323,8 +311,7 @@ def machine() -> list[str]:
 
 def main() -> None:
     rows: list[Row] = []
-    overhead_rows, _ = asyncio.run(request_overhead())
-    rows += overhead_rows
+    rows += asyncio.run(request_overhead())
     rows += request_instructions()
     rows += anyio.run(lifespan_cycles)
     rows += end_to_end()

@@ -10,26 +10,15 @@ import sys
 from contextlib import nullcontext
 from typing import Any
 
-from lazgi import LazyApp
-
 from . import subjects
 from .lifespans import started
 
 
 async def main(name: str, count: int) -> None:
-    app: Any
-    lazy = name in ("lazgi", "lazgi-0.1.0")  # only these have a lifespan to start
-    if name == "bare":
-        app = subjects.bare
-    elif name == "pass-through":
-        app = subjects.PassThrough(subjects.bare)
-    elif name == "lazgi":
-        app = LazyApp(subjects.trivial_factory)
-    else:  # lazgi-0.1.0
-        app = subjects.old_lazy_app()(subjects.trivial_factory)
+    app = subjects.PER_REQUEST[name]()
     scope: dict[str, Any] = {"type": "http", "state": {}}
     receive, send = subjects.nothing_received, subjects.nothing_sent
-    async with started(app) if lazy else nullcontext():
+    async with started(app) if name in subjects.WITH_LIFESPAN else nullcontext():
         for _ in range(count):
             await app(scope, receive, send)
 
