@@ -25,12 +25,12 @@ pytestmark = pytest.mark.anyio
 class Composition:
     """A factory that counts its calls; each call opens a resource and builds a fresh app."""
 
-    def __init__(self, *, failures: int = 0) -> None:
+    def __init__(self, *, failures: int = 0, hold: bool = False) -> None:
         self.log: list[str] = []
         self.calls = 0
         self.failures = failures  # the first this many calls raise
-        self.release = anyio.Event()  # the factory waits for it, once `hold` is set
-        self.hold = False
+        self.hold = hold  # each call waits for `release` before it goes on
+        self.release = anyio.Event()
 
     @asynccontextmanager
     async def main(self) -> AsyncGenerator[Starlette]:
@@ -85,8 +85,7 @@ async def test_the_first_request_starts_the_app_and_aclose_stops_it_in_order() -
 
 
 async def test_a_hundred_concurrent_first_requests_make_one_start_and_one_app() -> None:
-    composition = Composition()
-    composition.hold = True
+    composition = Composition(hold=True)
     app = LazyApp(composition.main, start_on_first_request=True)
     bodies: list[str] = []
 
@@ -106,8 +105,7 @@ async def test_a_hundred_concurrent_first_requests_make_one_start_and_one_app() 
 async def test_a_failed_start_fails_every_waiting_request_then_the_next_one_retries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    composition = Composition(failures=1)
-    composition.hold = True
+    composition = Composition(failures=1, hold=True)
     app = LazyApp(composition.main, start_on_first_request=True)
     errors: list[BaseException] = []
 
@@ -138,8 +136,7 @@ async def test_a_failed_start_fails_every_waiting_request_then_the_next_one_retr
 
 
 async def test_a_request_cancelled_while_it_waits_does_not_cancel_the_start() -> None:
-    composition = Composition()
-    composition.hold = True
+    composition = Composition(hold=True)
     app = LazyApp(composition.main, start_on_first_request=True)
     async with client(app) as http:
         with anyio.move_on_after(0.01):  # the first request gives up; the start goes on
@@ -171,8 +168,7 @@ async def test_one_app_at_a_time_a_lifespan_is_refused_while_a_request_started_o
 
 
 async def test_aclose_during_the_start_stops_the_app_once_it_started() -> None:
-    composition = Composition()
-    composition.hold = True
+    composition = Composition(hold=True)
     app = LazyApp(composition.main, start_on_first_request=True)
     outcomes: list[str] = []
 
@@ -195,8 +191,7 @@ async def test_aclose_during_the_start_stops_the_app_once_it_started() -> None:
 async def test_while_a_servers_lifespan_is_starting_a_request_is_refused_not_a_second_start() -> (
     None
 ):
-    composition = Composition()
-    composition.hold = True
+    composition = Composition(hold=True)
     app = LazyApp(composition.main, start_on_first_request=True)
     async with serve(app) as server, anyio.create_task_group() as tasks:
         tasks.start_soon(server.startup)
