@@ -94,6 +94,7 @@ class LazyApp(Generic[AppT]):
         self._forward: ASGIApp = self._refuse  # where requests go: the inner app, while it runs
         self._busy = False  # a lifespan holds this LazyApp
         self._status = "has not started (no lifespan.startup has arrived)"  # for error messages
+        self.__dict__["__call__"] = self._answers_asgi3  # see there
 
     @property
     def app(self) -> AppT:
@@ -102,12 +103,19 @@ class LazyApp(Generic[AppT]):
             raise self._not_started("the app")
         return cast(AppT, self._app)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The hot path: one check, then one call. `_forward` is the inner app while it runs.
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # The hot path: one check, then the inner app's own coroutine, handed to the server to
+        # await, so that no frame of LazyApp's stays between them. `_forward` is the inner app
+        # while it runs. See `_answers_asgi3` for how servers still see a coroutine function.
         if scope["type"] != "lifespan":
-            await self._forward(scope, receive, send)
-        else:
-            await self._lifespan(scope, receive, send)
+            return self._forward(scope, receive, send)
+        return self._lifespan(scope, receive, send)
+
+    async def _answers_asgi3(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What `app.__call__` is, as an instance attribute. Servers tell ASGI 3 from ASGI 2 and
+        WSGI by asking `iscoroutinefunction(app.__call__)` (uvicorn, hypercorn, daphne); a call
+        `app(...)` goes to the class's `__call__` and never reads it. Called, it does the same."""
+        await self(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Where requests go while no app runs: they fail, or, opted in, start the app."""
