@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
@@ -195,7 +196,8 @@ class LazyApp(Generic[AppT]):
             # A server without lifespan state gets it added to requests, as lifespan() does.
             self._app = inner
             self._forward = inner if "state" in scope or not state else StartedApp(inner, state)
-            logger.info("%r started in %.1f ms", self, _ms(clock))
+            if logger.isEnabledFor(logging.INFO):
+                logger.info("%r started in %.1f ms", self, _ms(clock))
             reported = True
             try:
                 await send({"type": "lifespan.startup.complete"})
@@ -217,7 +219,7 @@ class LazyApp(Generic[AppT]):
         with anyio.CancelScope() as life:
             arm(life, self._startup_timeout)
             try:
-                async with _open(self._factory) as inner:
+                async with _entered(self._factory()) as inner:
                     try:
                         _check_app(inner, self._factory)
                         budget = _left(life.deadline)
@@ -248,7 +250,7 @@ class LazyApp(Generic[AppT]):
             which = "startup_timeout" if entering else "shutdown_timeout"
             seconds = self._startup_timeout if entering else self._shutdown_timeout
             errors.append(TimeoutError(f"{which} ({seconds} s) passed while {stage}"))
-        summary = "; ".join(describe(error) for error in errors)
+        summary = "; ".join(map(describe, errors))
         if not reported:
             self._status = f"failed to start ({summary})"
             logger.error("%r failed to start: %s", self, summary, exc_info=errors[-1])
@@ -258,19 +260,23 @@ class LazyApp(Generic[AppT]):
         if errors:
             logger.error("%r failed to shut down: %s", self, summary, exc_info=errors[-1])
             await send({"type": "lifespan.shutdown.failed", "message": summary})
-        else:
+            return
+        if logger.isEnabledFor(logging.INFO):
             logger.info("%r shut down in %.1f ms", self, _ms(clock))
-            await send({"type": "lifespan.shutdown.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def _entered(made: object) -> AbstractAsyncContextManager[Any]:
+    """What the factory returned, as an async context manager to enter: itself, in the usual
+    case, or one adapting each of the other accepted forms."""
+    if isinstance(made, AbstractAsyncContextManager):
+        return cast(AbstractAsyncContextManager[Any], made)
+    return _adapted(made)
 
 
 @asynccontextmanager
-async def _open(factory: Callable[[], Any]) -> AsyncGenerator[Any]:
-    """Enter whatever the factory returned, in each of the accepted forms."""
-    made = factory()
-    if isinstance(made, AbstractAsyncContextManager):
-        async with cast(AbstractAsyncContextManager[Any], made) as app:
-            yield app
-    elif isinstance(made, Awaitable):
+async def _adapted(made: object) -> AsyncGenerator[Any]:
+    if isinstance(made, Awaitable):
         yield await made
     elif isinstance(made, AbstractContextManager):
         with cast(AbstractContextManager[Any], made) as app:
