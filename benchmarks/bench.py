@@ -161,6 +161,8 @@ async def lifespan_cycles() -> list[Row]:
             "Starlette started directly": lambda: cycle(app),
             "LazyApp around Starlette": lambda: cycle(lazy),
             "lazgi 0.1.0 around Starlette": lambda: cycle(old),
+            "floor: the factory alone": lambda: cycle(subjects.factory_only),
+            "floor in one anyio CancelScope": lambda: cycle(subjects.factory_in_a_cancel_scope),
             "lazgi.lifespan(Starlette)": with_lifespan,
             "asgi-lifespan LifespanManager(Starlette)": with_manager,
         },
@@ -180,6 +182,15 @@ async def lifespan_cycles() -> list[Row]:
             f"+{added:.1f} us vs +{added_old:.1f} us",
             "no more",
             verdict(added <= added_old),
+        )
+    )
+    scope = us["floor in one anyio CancelScope"] - us["floor: the factory alone"]
+    rows.append(
+        (
+            "lifespan cycle: of LazyApp's addition, one anyio CancelScope's share",
+            f"{scope:.1f} us of +{added:.1f} us",
+            "",
+            "",
         )
     )
     ours, theirs = us["lazgi.lifespan(Starlette)"], us["asgi-lifespan LifespanManager(Starlette)"]

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -76,6 +77,20 @@ PER_REQUEST: dict[str, Callable[[], Any]] = {
 @asynccontextmanager
 async def starlette_factory() -> AsyncGenerator[Starlette]:
     yield starlette_app()
+
+
+async def factory_only(scope: Scope, receive: Receive, send: Send) -> None:
+    """A floor for LazyApp's start/stop, not a correct wrapper: enter the factory and let the
+    app it yields answer the server directly, with nothing checked, reported or shielded."""
+    async with starlette_factory() as app:
+        await app(scope, receive, send)
+
+
+async def factory_in_a_cancel_scope(scope: Scope, receive: Receive, send: Send) -> None:
+    """The floor inside one anyio cancel scope, which LazyApp needs to shield and bound the
+    factory's exit: the difference from the floor is what that scope costs."""
+    with anyio.CancelScope():
+        await factory_only(scope, receive, send)
 
 
 async def nothing_received() -> Message:
