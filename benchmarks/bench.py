@@ -45,6 +45,25 @@ def ratio_row(what: str, ours: float, theirs: float, limit: float) -> Row:
     return (what, f"{ours / theirs:.3f}", f"<= {limit}", verdict(ours <= limit * theirs))
 
 
+def per_request_targets(measure: str, over: dict[str, float]) -> list[Row]:
+    """The per-request targets, for `measure` over the bare app: LazyApp's no larger than the
+    pass-through's, and within 10% of lazgi 0.1.0's."""
+    return [
+        ratio_row(
+            f"per request: LazyApp {measure} / pass-through's",
+            over["lazgi"],
+            over["pass-through"],
+            1.0,
+        ),
+        ratio_row(
+            f"per request: LazyApp {measure} / lazgi 0.1.0's",
+            over["lazgi"],
+            over["lazgi-0.1.0"],
+            1.10,
+        ),
+    ]
+
+
 async def per_call_ns(apps: dict[str, Any], calls: int, rounds: int) -> dict[str, float]:
     """Median ns per call of each app, rounds interleaved."""
     scope: dict[str, Any] = {"type": "http", "state": {}}
@@ -67,23 +86,7 @@ async def request_overhead() -> list[Row]:
     rows = [
         (f"per request: {name}", f"{ns[name]:.0f} ns (+{over[name]:.0f})", "", "") for name in ns
     ]
-    rows.append(
-        ratio_row(
-            "per request: LazyApp overhead / pass-through's",
-            over["lazgi"],
-            over["pass-through"],
-            1.0,
-        )
-    )
-    rows.append(
-        ratio_row(
-            "per request: LazyApp overhead / lazgi 0.1.0's",
-            over["lazgi"],
-            over["lazgi-0.1.0"],
-            1.10,
-        )
-    )
-    return rows
+    return rows + per_request_targets("overhead", over)
 
 
 def instructions(name: str, calls: int) -> int:
@@ -111,23 +114,7 @@ def request_instructions() -> list[Row]:
         (f"per request: {name}, instructions", f"{counts[name]:.0f} (+{over[name]:.0f})", "", "")
         for name in counts
     ]
-    rows.append(
-        ratio_row(
-            "per request: LazyApp instructions over bare / pass-through's",
-            over["lazgi"],
-            over["pass-through"],
-            1.0,
-        )
-    )
-    rows.append(
-        ratio_row(
-            "per request: LazyApp instructions over bare / lazgi 0.1.0's",
-            over["lazgi"],
-            over["lazgi-0.1.0"],
-            1.10,
-        )
-    )
-    return rows
+    return rows + per_request_targets("instructions over bare", over)
 
 
 async def per_cycle_us(
@@ -219,6 +206,7 @@ SERVER_ENV = {**os.environ, "MALLOC_TOP_PAD_": str(1 << 20)}
 
 
 def minor_faults(pid: int) -> int:
+    """Field 10 of /proc/PID/stat, minflt: the 8th after the parenthesised command name."""
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
 
 
@@ -261,8 +249,9 @@ def end_to_end() -> list[Row]:
     for _ in range(5):  # alternating, so that drift hits both alike
         for name in runs:
             runs[name].append(requests_per_second(f"benchmarks.subjects:{name}_starlette", 4))
-    bare, lazy = (statistics.median(rps for rps, _ in runs[name]) for name in runs)
+    rps = {name: statistics.median(rps for rps, _ in runs[name]) for name in runs}
     faults = {name: max(per for _, per in runs[name]) for name in runs}
+    bare, lazy = rps["bare"], rps["lazy"]
     return [
         ("end to end: bare Starlette under uvicorn", f"{bare:.0f} req/s", "", ""),
         ("end to end: LazyApp(Starlette) under uvicorn", f"{lazy:.0f} req/s", "", ""),
