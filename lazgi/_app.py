@@ -1,9 +1,15 @@
 """LazyApp: the factory's context manager and the inner app's lifespan, entered on startup."""
 
+# _Relay is LazyApp's own part, one per server lifespan: it sets LazyApp's private state.
+# pyright: reportPrivateUsage=false
+
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
@@ -11,12 +17,25 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 import anyio
 
-from ._errors import NotStartedError
+from ._errors import LifespanError, NotStartedError
 from ._lifespan import Lifespan, StartedApp, arm, describe, logger
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 # Covariant: LazyApp only gives its app out, so a LazyApp[FastAPI] is a LazyApp[Starlette].
 AppT = TypeVar("AppT", covariant=True)
+
+
+class _Phase(enum.Enum):
+    """Where a LazyApp is in its lifecycle, worded for error messages."""
+
+    NEW = "has not started (no lifespan.startup has arrived)"
+    STARTING = "is starting"
+    RUNNING = "is running"
+    STOPPING = "is shutting down"
+    STOPPED = "has shut down"
+    FAILED = "failed to start"
+    CRASHED = "crashed while running"
+    CANCELLED = "has stopped (its lifespan was cancelled or interrupted)"
 
 
 class LazyApp(Generic[AppT]):
@@ -28,6 +47,10 @@ class LazyApp(Generic[AppT]):
     On shutdown it stops the app, then closes the factory. The server is told the outcome of
     each stage exactly once, and a failure is reported to it, never raised at it. Requests while
     no app is running raise `NotStartedError`; nothing reaches an app that has not started.
+    If the app crashes while running (the factory's context or the app's lifespan fails before
+    the server asked it to stop), it stops serving at once, tears down, logs the cause, and
+    answers the server's shutdown with `shutdown.failed`; `exit_on_crash=True` then also sends
+    its own process SIGTERM, so that the server stops and a supervisor starts a fresh one.
     """
 
     @overload
@@ -38,6 +61,7 @@ class LazyApp(Generic[AppT]):
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
         start_on_first_request: bool = False,
+        exit_on_crash: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -47,6 +71,7 @@ class LazyApp(Generic[AppT]):
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
         start_on_first_request: bool = False,
+        exit_on_crash: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -56,6 +81,7 @@ class LazyApp(Generic[AppT]):
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
         start_on_first_request: bool = False,
+        exit_on_crash: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -65,6 +91,7 @@ class LazyApp(Generic[AppT]):
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
         start_on_first_request: bool = False,
+        exit_on_crash: bool = False,
     ) -> None: ...
     @overload
     def __init__(
@@ -74,6 +101,7 @@ class LazyApp(Generic[AppT]):
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
         start_on_first_request: bool = False,
+        exit_on_crash: bool = False,
     ) -> None: ...
     def __init__(
         self,
@@ -82,6 +110,7 @@ class LazyApp(Generic[AppT]):
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = None,
         start_on_first_request: bool = False,
+        exit_on_crash: bool = False,
     ) -> None:
         _check_factory(factory)
         if inspect.isasyncgenfunction(factory):
@@ -90,11 +119,13 @@ class LazyApp(Generic[AppT]):
         self._startup_timeout = startup_timeout
         self._shutdown_timeout = shutdown_timeout
         self._start_on_first_request = start_on_first_request
+        self._exit_on_crash = exit_on_crash
         self._own: _OwnLifespan | None = None  # a lifespan this LazyApp runs for itself
         self._app: Any = None  # the inner app, while it runs
         self._forward: ASGIApp = self._refuse  # where requests go: the inner app, while it runs
         self._busy = False  # a lifespan holds this LazyApp
-        self._status = "has not started (no lifespan.startup has arrived)"  # for error messages
+        self._phase = _Phase.NEW
+        self._cause = ""  # what made it fail to start, or crash, for error messages
         self.__dict__["__call__"] = self._answers_asgi3  # see there
 
     @property
@@ -152,15 +183,23 @@ class LazyApp(Generic[AppT]):
         return f"LazyApp({_name(self._factory)})"
 
     def _not_started(self, what: str) -> NotStartedError:
+        phase = self._phase
+        state = f"{phase.value} ({self._cause})" if self._cause else phase.value
         if self._start_on_first_request:
             fix = "It starts on a request when none runs: the next request tries again."
+        elif phase is _Phase.CRASHED:
+            fix = (
+                "It serves nothing until its process is restarted: pass exit_on_crash=True "
+                "to LazyApp so that a crash stops the server and its supervisor starts a "
+                "fresh process."
+            )
         else:
             fix = (
                 "The app is built on lifespan startup: run the server with lifespan on (uvicorn "
                 "--lifespan on); in tests use `with TestClient(app)` or `async with "
                 "lazgi.lifespan(app)`; or pass start_on_first_request=True."
             )
-        return NotStartedError(f"{self!r} {self._status}, so there is no app for {what}. {fix}")
+        return NotStartedError(f"{self!r} {state}, so there is no app for {what}. {fix}")
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -173,97 +212,149 @@ class LazyApp(Generic[AppT]):
                 }
             )
             return
-        self._busy, self._status = True, "is starting"
+        self._busy, self._phase, self._cause = True, _Phase.STARTING, ""
         try:
-            await self._run(scope, receive, send)
+            await _Relay(self, scope, receive, send).run()
         except BaseException:
-            self._status = "has stopped (its lifespan was cancelled or interrupted)"
+            self._phase = _Phase.CANCELLED
             raise
         finally:
             self._busy, self._app, self._forward = False, None, self._refuse
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Teardown references live in these locals, never in scope["state"]: granian empties
-        # that dict before shutdown.
-        state: dict[str, Any] = scope.get("state", {})
-        inner_scope = {**scope, "state": state}
-        errors: list[BaseException] = []
-        stage, clock = "entering the factory", time.perf_counter()
-        reported = False  # told the server it started
+    def _crashed(self, cause: str, errors: list[BaseException]) -> None:
+        """The app crashed while running and was torn down: say so, and ask for a restart."""
+        self._phase, self._cause = _Phase.CRASHED, cause
+        logger.error("%r crashed while running: %s", self, cause, exc_info=_last(errors))
+        if self._own is not None:  # its own lifespan ends: the next request starts afresh
+            self._own.stop.set()
+        if self._exit_on_crash:
+            logger.error("%r sends its process SIGTERM (exit_on_crash=True)", self)
+            os.kill(os.getpid(), signal.SIGTERM)
 
-        async def started() -> None:  # the inner app completed its startup
-            nonlocal reported
-            # A server without lifespan state gets it added to requests, as lifespan() does.
-            self._app = inner
-            self._forward = inner if "state" in scope or not state else StartedApp(inner, state)
-            if logger.isEnabledFor(logging.INFO):
-                logger.info("%r started in %.1f ms", self, _ms(clock))
-            reported = True
-            try:
-                await send({"type": "lifespan.startup.complete"})
-            except BaseException:  # cancelled as it reported: the app's teardown still runs
-                life.shield = True
-                raise
 
-        async def running() -> None:  # the inner app waits for the server's shutdown
-            nonlocal clock
-            try:
-                await receive()  # lifespan.shutdown
-            finally:  # from here on it is teardown: it runs to its end, cancelled or not
-                life.shield = True
-            self._app, self._forward, self._status = None, self._refuse, "is shutting down"
-            clock = time.perf_counter()
+class _Relay:
+    """LazyApp's side of one server lifespan, in the server's lifespan task: enter the factory,
+    run the inner app's lifespan inside it, publish the app and tell the server it started,
+    serve until the server asks to stop (or the app crashes), tear down, report once."""
 
+    def __init__(self, lazy: LazyApp[Any], scope: Scope, receive: Receive, send: Send) -> None:
+        self.lazy = lazy
+        self.scope, self.receive, self.send = scope, receive, send
+        # Teardown references live here, never in scope["state"]: granian empties that dict
+        # before shutdown.
+        self.state: dict[str, Any] = scope.get("state", {})
+        self.errors: list[BaseException] = []
+        self.stage = "entering the factory"
+        self.clock = time.perf_counter()
+        self.reported = False  # the server was told the app started
+        self.asked = False  # the server sent lifespan.shutdown
+        self.inner: Any = None
         # One cancel scope spans the factory's whole life, so that a task group the factory
         # holds across its yield nests inside it; its deadline and shield change per phase.
-        with anyio.CancelScope() as life:
-            arm(life, self._startup_timeout)
+        self.life = anyio.CancelScope()
+
+    async def run(self) -> None:
+        lazy = self.lazy
+        with self.life:
+            arm(self.life, lazy._startup_timeout)
             try:
-                async with _entered(self._factory()) as inner:
+                async with _entered(lazy._factory()) as self.inner:
                     try:
-                        _check_app(inner, self._factory)
-                        budget = _left(life.deadline)
-                        if budget is not None:
-                            life.deadline = float("inf")
-                        # The inner app's lifespan runs here, in the server's lifespan task.
-                        lifespan = Lifespan(
-                            inner, inner_scope, budget, self._shutdown_timeout, shield=False
-                        )
-                        await lifespan.run(started, running)
-                        if lifespan.started and not lifespan.stopping:  # it ended early
-                            if not reported:  # it has no lifespan support
-                                await started()
-                            await running()
-                        if lifespan.failure is not None:
-                            raise lifespan.failure
+                        await self.serve()
                     except Exception as exc:
-                        _record(errors, exc)
+                        _record(self.errors, exc)
                         raise
                     finally:
-                        stage = "exiting the factory"
-                        life.shield = True
-                        arm(life, self._shutdown_timeout)
+                        self.stage = "exiting the factory"
+                        self.stop_serving()
+                        arm(self.life, lazy._shutdown_timeout)
             except Exception as exc:  # the factory's own, or the above, maybe in a group
-                _record(errors, exc)
-        if life.cancel_called:  # only the factory's enter and exit run under life's deadline
-            entering = stage == "entering the factory"
+                _record(self.errors, exc)
+        await self.report()
+
+    async def serve(self) -> None:
+        """Run the inner app's lifespan; return when the app stopped or failed."""
+        _check_app(self.inner, self.lazy._factory)
+        budget = _left(self.life.deadline)
+        if budget is not None:
+            self.life.deadline = float("inf")
+        inner_scope = {**self.scope, "state": self.state}
+        timeout = self.lazy._shutdown_timeout
+        lifespan = Lifespan(self.inner, inner_scope, budget, timeout, shield=False)
+        await lifespan.run(self.started, self.running)
+        if lifespan.failure is not None:  # failed to start, or to stop, or crashed while running
+            raise lifespan.failure
+        if not lifespan.stopping:  # it has no lifespan support, or ended without failing
+            if not self.reported:
+                await self.started()
+            await self.running()  # nothing is left to stop: serve on until shutdown
+
+    async def started(self) -> None:
+        """The inner app completed its startup: publish it, then tell the server."""
+        lazy, inner = self.lazy, self.inner
+        # A server without lifespan state gets it added to requests, as lifespan() does.
+        state = self.state
+        lazy._app, lazy._phase = inner, _Phase.RUNNING
+        lazy._forward = inner if "state" in self.scope or not state else StartedApp(inner, state)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%r started in %.1f ms", lazy, _ms(self.clock))
+        self.reported = True
+        await self.send({"type": "lifespan.startup.complete"})
+
+    async def running(self) -> None:
+        """Serve until the server sends lifespan.shutdown; an exception here (a cancellation,
+        from the server or from the factory's own task group) ends serving too."""
+        try:
+            await self.receive()  # lifespan.shutdown
+            self.asked = True
+        finally:
+            self.stop_serving()
+        self.clock = time.perf_counter()
+
+    def stop_serving(self) -> None:
+        """From here on it is teardown: requests are refused, and the teardown runs to its end,
+        cancelled or not, bounded by shutdown_timeout."""
+        lazy = self.lazy
+        self.life.shield = True
+        lazy._app, lazy._forward = None, lazy._refuse
+        if lazy._phase is _Phase.RUNNING:
+            lazy._phase = _Phase.STOPPING
+
+    async def report(self) -> None:
+        """Tell the server the outcome, once, now that everything entered has been exited."""
+        lazy, errors = self.lazy, self.errors
+        if self.life.cancel_called:  # only the factory's enter and exit run under its deadline
+            entering = self.stage == "entering the factory"
             which = "startup_timeout" if entering else "shutdown_timeout"
-            seconds = self._startup_timeout if entering else self._shutdown_timeout
-            errors.append(TimeoutError(f"{which} ({seconds} s) passed while {stage}"))
+            seconds = lazy._startup_timeout if entering else lazy._shutdown_timeout
+            errors.append(TimeoutError(f"{which} ({seconds} s) passed while {self.stage}"))
         summary = "; ".join(map(describe, errors))
-        if not reported:
-            self._status = f"failed to start ({summary})"
-            logger.error("%r failed to start: %s", self, summary, exc_info=errors[-1])
-            await send({"type": "lifespan.startup.failed", "message": summary})
+        if not self.reported:
+            lazy._phase, lazy._cause = _Phase.FAILED, summary
+            logger.error("%r failed to start: %s", lazy, summary, exc_info=_last(errors))
+            await self.send({"type": "lifespan.startup.failed", "message": summary})
             return
-        self._status = "has shut down"
+        if not self.asked:  # it stopped while running, before the server asked
+            try:
+                await anyio.lowlevel.checkpoint_if_cancelled()  # trio's task groups absorb it
+            except BaseException:  # the server cancelled this lifespan: not a crash
+                if errors:
+                    logger.error("%r failed to shut down: %s", lazy, summary, exc_info=errors[-1])
+                raise
+            causes = "; ".join(describe(_cause(error)) for error in errors)
+            lazy._crashed(causes or "its factory's context exited by itself", errors)
+            await self.receive()  # the server's lifespan.shutdown: answer nothing out of turn
+            message = f"the app crashed while running: {lazy._cause}"
+            await self.send({"type": "lifespan.shutdown.failed", "message": message})
+            return
+        lazy._phase = _Phase.STOPPED
         if errors:
-            logger.error("%r failed to shut down: %s", self, summary, exc_info=errors[-1])
-            await send({"type": "lifespan.shutdown.failed", "message": summary})
+            logger.error("%r failed to shut down: %s", lazy, summary, exc_info=errors[-1])
+            await self.send({"type": "lifespan.shutdown.failed", "message": summary})
             return
         if logger.isEnabledFor(logging.INFO):
-            logger.info("%r shut down in %.1f ms", self, _ms(clock))
-        await send({"type": "lifespan.shutdown.complete"})
+            logger.info("%r shut down in %.1f ms", lazy, _ms(self.clock))
+        await self.send({"type": "lifespan.shutdown.complete"})
 
 
 def _entered(made: object) -> AbstractAsyncContextManager[Any]:
@@ -323,6 +414,15 @@ def _left(deadline: float) -> float | None:
 
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
+
+
+def _cause(error: BaseException) -> BaseException:
+    """What made the inner app's lifespan fail, rather than lazgi's error that says so."""
+    return error.__cause__ or error if isinstance(error, LifespanError) else error
+
+
+def _last(errors: list[BaseException]) -> BaseException | None:
+    return errors[-1] if errors else None
 
 
 def _record(errors: list[BaseException], exc: BaseException) -> None:

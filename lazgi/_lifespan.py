@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
@@ -27,9 +26,12 @@ class Lifespan:
     startup.complete it awaits `started()`; when the app then waits for the next event it awaits
     `running()` and answers lifespan.shutdown once that returns. The app answers each event
     exactly once: anything else it sends, and a receive() past the protocol's end, raises inside
-    the app, so it fails instead of hanging. After a final answer the app should return; the
-    event's timeout bounds whatever it does instead. What went wrong ends up in `failure`.
-    Keeping a caller's cancellation out is the caller's part; `shield` does it for the whole call.
+    the app, so it fails instead of hanging. A final answer (startup.failed, shutdown.*) ends the
+    event: an app still running after it is cancelled where it waits. If a hook raises (the
+    caller was cancelled, or its own context failed), the app is interrupted: the exception
+    reaches it where it waits, its cleanup runs shielded, bounded by the shutdown timeout, and
+    whatever it answers then is its reaction, not a protocol error. What went wrong ends up in
+    `failure`. Keeping a caller's cancellation out of the whole call is what `shield` does.
     """
 
     def __init__(
@@ -44,53 +46,73 @@ class Lifespan:
         self.app = app
         self.scope = scope
         self.started = False  # the app completed its startup, or has no lifespan support
-        self.stopping = False  # the app was given lifespan.shutdown
+        self.stopping = False  # the app was given lifespan.shutdown, or was interrupted
+        self.interrupted = False  # a hook raised: the app is being stopped by that exception
         self.failure: LifespanError | None = None
         self._startup_timeout = startup_timeout
         self._shutdown_timeout = shutdown_timeout
-        self._received = 0
+        self._received = False  # the app asked for its first event
+        self._shield = shield
         self._reply: Message | None = None  # the app's answer to the current event
         self._on_started: Hook
         self._on_running: Hook
-        # Its deadline is the current event's timeout; `shield` keeps a caller's cancellation out.
-        # Without either there is nothing for it to do, and entering one costs microseconds.
-        needed = shield or startup_timeout is not None or shutdown_timeout is not None
-        self.cancel_scope = anyio.CancelScope(shield=shield) if needed else None
+        # Its deadline is the current event's timeout; it ends an app that goes on after its
+        # final answer, and shields an interrupted app's cleanup; `shield` keeps a caller's
+        # cancellation out of the whole call.
+        self.cancel_scope = anyio.CancelScope(shield=shield)
 
     async def run(self, started: Hook, running: Hook) -> None:
         self._on_started, self._on_running = started, running
         arm(self.cancel_scope, self._startup_timeout)
         error: Exception | None = None
-        with self.cancel_scope or nullcontext():
+        with self.cancel_scope:
             try:
                 await cast(ASGIApp, self.app)(self.scope, self._receive, self._send)
             except Exception as exc:
                 error = exc
-        if self._received == 0:  # it returned or raised at once: no lifespan support
+        if not self._received and not self._timed_out():
+            # It returned or raised at once: no lifespan support.
             logger.debug("%r does not support the lifespan protocol (%r)", self.app, error)
             self.started = True
         else:
             self.failure = self._judge(error)
+
+    def _timed_out(self) -> bool:
+        return self._reply is None and anyio.current_time() >= self.cancel_scope.deadline
+
+    async def _hook(self, hook: Hook) -> None:
+        try:
+            await hook()
+        except BaseException:
+            # The caller is cancelled, or its own context failed: stop the app with that
+            # exception where it waits, and let its cleanup run, shielded and bounded.
+            self.interrupted = self.stopping = True
+            self._reply = None
+            self.cancel_scope.shield = True
+            arm(self.cancel_scope, self._shutdown_timeout)
+            raise
 
     def _judge(self, error: Exception | None) -> LifespanError | None:
         reply = self._reply
         failed = None  # what the app said, if it reported a failure
         if reply is not None and reply["type"].endswith(".failed"):
             failed = f"the app sent {reply['type']}: {reply.get('message', '')}"
-        scope = self.cancel_scope
-        timed_out = reply is None and scope is not None and anyio.current_time() >= scope.deadline
+        timed_out = self._timed_out()
         if self.started and not (failed or error or timed_out):
             return None  # it returned, answered or not: nothing is left to stop
         kind: type[LifespanError]
         if self.started:
             kind, which, timeout = ShutdownError, "shutdown", self._shutdown_timeout
-            stage = "during shutdown" if self.stopping else "while running"
         else:
             kind, which, timeout = StartupError, "startup", self._startup_timeout
-            stage = "during startup"
-        if failed:
+        # Ended by itself, or failed as its caller's exception stopped it: it crashed.
+        crashed = self.started and (self.interrupted or not self.stopping)
+        if crashed and (error or failed):
+            text = f"the app crashed while running: {describe(error) if error else failed}"
+        elif failed:
             text = failed
         elif error is not None:
+            stage = "during shutdown" if self.started else "during startup"
             text = f"the app's lifespan raised {describe(error)} {stage}"
         elif timed_out:
             text = (
@@ -107,10 +129,10 @@ class Lifespan:
         return failure
 
     async def _receive(self) -> Message:
-        self._received += 1
-        if self._received == 1:
+        if not self._received:
+            self._received = True
             return {"type": "lifespan.startup"}
-        if self._received > 2:
+        if self.stopping and not self.interrupted:
             raise RuntimeError(
                 "the app called receive() after lifespan.shutdown; the lifespan protocol has "
                 "no further messages, so the app should return once it answered"
@@ -120,12 +142,17 @@ class Lifespan:
                 "the app called receive() again before completing lifespan.startup; "
                 "send lifespan.startup.complete or lifespan.startup.failed first"
             )
-        await self._on_running()
+        if self.interrupted:  # it came through the interruption and waits again, as before it
+            self.interrupted = self.stopping = False
+            self.cancel_scope.shield, self.cancel_scope.deadline = self._shield, float("inf")
+        await self._hook(self._on_running)
         self.stopping, self._reply = True, None
         arm(self.cancel_scope, self._shutdown_timeout)
         return {"type": "lifespan.shutdown"}
 
     async def _send(self, message: Message) -> None:
+        if self.interrupted:
+            return  # its reaction to the interruption (Starlette sends *.failed): nobody asked
         event = "lifespan.shutdown" if self.stopping else "lifespan.startup"
         expected = (f"{event}.complete", f"{event}.failed")
         if self._reply is not None or message["type"] not in expected:
@@ -137,9 +164,10 @@ class Lifespan:
         self._reply = message
         if message["type"] == "lifespan.startup.complete":
             self.started = True
-            if self.cancel_scope is not None:
-                self.cancel_scope.deadline = float("inf")
-            await self._on_started()
+            self.cancel_scope.deadline = float("inf")
+            await self._hook(self._on_started)
+        else:  # a final answer ends the event: if the app goes on, it is cancelled where it waits
+            self.cancel_scope.cancel()
 
 
 class StartedApp(Generic[AppT]):
@@ -231,7 +259,7 @@ class Running(Generic[AppT]):
     async def _close(self, *, cancel: bool = True) -> None:
         self._tasks.cancel_scope.shield = True  # exiting waits for the app, even if cancelled
         if cancel:
-            cast(anyio.CancelScope, self._lifespan.cancel_scope).cancel()  # shield=True made one
+            self._lifespan.cancel_scope.cancel()
         await self._tasks.__aexit__(None, None, None)
 
 
@@ -243,8 +271,8 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def arm(scope: anyio.CancelScope | None, timeout: float | None) -> None:
+def arm(scope: anyio.CancelScope, timeout: float | None) -> None:
     """Cancel `scope` `timeout` seconds from now. Without a timeout, leave it be: setting a
     deadline costs microseconds, and a lifespan sets several."""
-    if scope is not None and timeout is not None:
+    if timeout is not None:
         scope.deadline = anyio.current_time() + timeout

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from lazgi import LazyApp
 from lazgi._types import ASGIApp, Receive, Scope, Send
@@ -245,3 +247,64 @@ async def test_several_errors_in_a_group_are_all_named() -> None:
     async with serve(LazyApp(main)) as server:
         reply = await server.startup()
     assert sorted(reply["message"].split("; ")) == ["ValueError: one", "ValueError: two"]
+
+
+def framework_app(framework: str, log: list[str], gates: Gates) -> ASGIApp:
+    """A real Starlette or FastAPI app whose lifespan stops at the gate's stage."""
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncGenerator[None]:
+        await gates.at("inner startup")
+        log.append("inner started")
+        yield
+        await gates.at("inner shutdown")
+        log.append("inner stopped")
+
+    if framework == "fastapi":
+        return FastAPI(lifespan=lifespan)
+    return Starlette(lifespan=lifespan)
+
+
+@pytest.mark.parametrize("framework", ["starlette", "fastapi"])
+@pytest.mark.parametrize("stage", ["inner startup", "running", "inner shutdown", "factory exit"])
+async def test_cancelling_a_real_framework_inner_app_at_any_stage_ends_and_closes_once(
+    framework: str, stage: str
+) -> None:
+    """Starlette's lifespan answers a cancellation with an unasked *.failed; LazyApp takes that
+    as its reaction, not a protocol error, and the call ends with everything closed once."""
+    log: list[str] = []
+    gates = Gates(stage)
+
+    @asynccontextmanager
+    async def main() -> AsyncGenerator[ASGIApp]:
+        async with Resource("db", log):
+            yield framework_app(framework, log, gates)
+            await gates.at("factory exit")
+
+    async with serve(LazyApp(main)) as server, anyio.create_task_group() as tasks:
+        if stage == "inner startup":
+            tasks.start_soon(server.startup)
+        else:
+            await server.startup()
+        if stage == "running":
+            await server.wait_receiving()
+        else:
+            if stage != "inner startup":
+                tasks.start_soon(server.shutdown)
+            await gates.reached.wait()
+        server.call_scope.cancel()
+        gates.release.set()
+        await server.finished()  # bounded: before the fix this hung
+        tasks.cancel_scope.cancel()
+    assert server.error is None
+    assert (log.count("db open"), log.count("db close")) == (1, 1)
+    assert log[-1] == "db close"
+    kinds = server.types()
+    assert "crash" not in str(server.sent)
+    if stage == "inner startup":
+        assert kinds == []
+    elif stage == "running":
+        assert kinds == ["lifespan.startup.complete"]
+    else:  # a shutdown under way runs to its end
+        assert "inner stopped" in log
+        assert_ended_truthfully(server)

@@ -70,9 +70,6 @@ def crashes_after(step: str) -> ASGIApp:
         if step == "startup":
             raise RuntimeError("kaput")
         await send({"type": "lifespan.startup.complete"})
-        if step == "running":
-            await anyio.lowlevel.checkpoint()
-            raise RuntimeError("crashed while running")
         await receive()
         raise RuntimeError("bad shutdown")
 
@@ -180,11 +177,6 @@ SHUTDOWN_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] =
         {},
         ["ShutdownError", "RuntimeError: bad shutdown", "during shutdown"],
     ),
-    "inner lifespan crashed while running": (
-        {"app": crashes_after("running")},
-        {},
-        ["ShutdownError", "RuntimeError: crashed while running", "while running"],
-    ),
     "factory exit raises": (
         {"exit": lambda: fail("close failed")},
         {},
@@ -257,3 +249,35 @@ async def test_a_failure_the_factory_swallows_at_its_yield_is_still_reported() -
         "message": "StartupError: the app sent lifespan.startup.failed: inner said boom",
     }
     assert log == ["inner startup", "factory swallowed it"]
+
+
+async def test_startup_failed_then_waiting_is_reported_once_the_factory_closed() -> None:
+    """No timeout is set: the app's final answer ends its startup, and it is cancelled."""
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no schema"})
+        await anyio.sleep_forever()
+
+    scenario = Scenario()
+    async with serve(LazyApp(scenario.factory(app=inner)), log=scenario.log) as server:
+        reply = await server.startup()
+    assert reply == {
+        "type": "lifespan.startup.failed",
+        "message": "StartupError: the app sent lifespan.startup.failed: no schema",
+    }
+    assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
+
+
+async def test_a_startup_timeout_before_the_inner_app_receives_is_a_startup_failure() -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await anyio.sleep_forever()  # hangs before its first receive()
+
+    scenario = Scenario()
+    app = LazyApp(scenario.factory(app=inner), startup_timeout=TIMEOUT)
+    async with serve(app) as server:
+        reply = await server.startup()
+    assert reply["type"] == "lifespan.startup.failed"
+    assert "startup_timeout passed" in reply["message"]
+    with pytest.raises(NotStartedError, match="failed to start"):
+        await app(http_scope(), no_receive, no_send)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import anyio
 import httpx
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from lazgi import LazyApp, NotStartedError
 
@@ -25,12 +27,13 @@ pytestmark = pytest.mark.anyio
 class Composition:
     """A factory that counts its calls; each call opens a resource and builds a fresh app."""
 
-    def __init__(self, *, failures: int = 0, hold: bool = False) -> None:
+    def __init__(self, *, failures: int = 0, hold: bool = False, tasks: bool = True) -> None:
         self.log: list[str] = []
         self.calls = 0
         self.failures = failures  # the first this many calls raise
         self.hold = hold  # each call waits for `release` before it goes on
         self.release = anyio.Event()
+        self.tasks = tasks  # hold a task group across the yield (its cancellation is level)
 
     @asynccontextmanager
     async def main(self) -> AsyncGenerator[Starlette]:
@@ -41,7 +44,8 @@ class Composition:
         if call <= self.failures:
             raise ConnectionRefusedError(f"database not up yet (call {call})")
         async with Resource(f"db{call}", self.log), anyio.create_task_group() as tasks:
-            tasks.start_soon(anyio.sleep_forever)  # a task group held across the yield
+            if self.tasks:
+                tasks.start_soon(anyio.sleep_forever)  # a task group held across the yield
 
             @asynccontextmanager
             async def lifespan(app: Starlette) -> AsyncGenerator[None]:
@@ -203,3 +207,41 @@ async def test_while_a_servers_lifespan_is_starting_a_request_is_refused_not_a_s
         await server.wait_receiving()
         await server.shutdown()
     assert composition.calls == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+def test_an_event_loop_that_ends_while_a_request_started_app_runs_closes_it_once(
+    anyio_backend: str,
+) -> None:
+    """Nobody called aclose(): the loop's end cancels the app's task, and the factory's exit
+    still runs, once; the next loop's first request starts a fresh app."""
+    composition = Composition(tasks=False)
+    app = LazyApp(composition.main, start_on_first_request=True)
+
+    async def one_request() -> str:
+        async with client(app) as http:
+            return (await http.get("/")).text
+
+    assert anyio.run(one_request, backend=anyio_backend) == "app1"  # returns: nothing hangs
+    assert composition.log == ["db1 open", "app1 startup", "db1 close"]
+    assert anyio.run(one_request, backend=anyio_backend) == "app2"
+    assert composition.log[3:] == ["db2 open", "app2 startup", "db2 close"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+def test_testclient_without_with_gives_each_request_a_fresh_app_torn_down_after_it(
+    anyio_backend: Literal["asyncio", "trio"],
+) -> None:
+    """TestClient without `with` runs each request in an event loop of its own."""
+    composition = Composition(tasks=False)
+    http = TestClient(LazyApp(composition.main, start_on_first_request=True), backend=anyio_backend)
+    assert http.get("/").text == "app1"
+    assert http.get("/").text == "app2"
+    assert composition.log == [
+        "db1 open",
+        "app1 startup",
+        "db1 close",
+        "db2 open",
+        "app2 startup",
+        "db2 close",
+    ]

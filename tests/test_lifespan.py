@@ -20,7 +20,7 @@ from lazgi import LazyApp, ShutdownError, StartupError, lifespan
 from lazgi._lifespan import describe
 from lazgi._types import ASGIApp, Message, Receive, Scope, Send
 
-from .conftest import inner_app, no_receive, no_send
+from .conftest import BOUND, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
 
@@ -296,3 +296,31 @@ async def test_cancelling_during_startup_stops_the_app() -> None:
             pytest.fail("the block must not run")  # pragma: no cover
     assert scope.cancelled_caught
     assert log == ["inner startup"]
+
+
+class TestAFinalAnswerEndsTheEvent:
+    """After startup.failed the app is done: an app that goes on is cancelled where it waits,
+    so the failure is raised at once, with no timeout set."""
+
+    async def test_startup_failed_then_waiting_raises_at_once_and_cancels_the_app(self) -> None:
+        log: list[str] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await send({"type": "lifespan.startup.failed", "message": "no schema"})
+            try:
+                await anyio.sleep_forever()
+            finally:
+                log.append("cancelled where it waited")
+
+        with anyio.fail_after(BOUND), pytest.raises(StartupError, match="no schema"):
+            async with lifespan(app):
+                pytest.fail("the block must not run")  # pragma: no cover
+        assert log == ["cancelled where it waited"]
+
+    async def test_a_startup_timeout_before_the_first_receive_is_a_startup_failure(self) -> None:
+        app, got = scripted("sleep")  # hangs before it ever receives
+        with pytest.raises(StartupError, match="startup_timeout passed"):
+            async with lifespan(app, startup_timeout=0.05):
+                pytest.fail("an app that hung is not served as one without lifespan")
+        assert len(got) == 1  # the scope only: it never received

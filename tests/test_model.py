@@ -187,7 +187,10 @@ class LazyAppModel(RuleBasedStateMachine):
         conversation = self.open()
         reply = self.portal.call(conversation.event, "lifespan.startup")
         if reply["type"] == "lifespan.startup.complete":
-            self.current, self.running_generation = conversation, self.world.generation
+            self.current = conversation
+            # An app that answers startup twice has crashed while running: none is served.
+            if plan.startup != "duplicate":
+                self.running_generation = self.world.generation
         else:
             assert reply["type"] == "lifespan.startup.failed"
             assert reply["message"]
