@@ -187,6 +187,9 @@ class LazyApp(Generic[AppT]):
         state = f"{phase.value} ({self._cause})" if self._cause else phase.value
         if self._start_on_first_request:
             fix = "It starts on a request when none runs: the next request tries again."
+        elif phase is _Phase.CRASHED and self._exit_on_crash:
+            fix = "It sent its process SIGTERM (exit_on_crash=True): the server stops, so that "
+            fix += "its supervisor starts a fresh process."
         elif phase is _Phase.CRASHED:
             fix = (
                 "It serves nothing until its process is restarted: pass exit_on_crash=True "

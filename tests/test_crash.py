@@ -277,7 +277,10 @@ class TestExitOnCrash:
                     async for signum in signals:
                         crashing.log.append(signal.Signals(signum).name)
                         break
+                text = crashed_request_error(app)
                 reply = await server.shutdown()
+        assert "sent its process SIGTERM (exit_on_crash=True)" in text
+        assert "pass exit_on_crash" not in text
         assert crashing.log == ["db open", "inner cleanup", "db close", "SIGTERM"]
         assert reply["type"] == "lifespan.shutdown.failed"
 

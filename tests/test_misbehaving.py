@@ -47,8 +47,8 @@ ROWS = {
         ("receive", "startup.complete", "startup.complete", "receive", "shutdown.complete"),
         (
             "lifespan.startup.complete",
-            "lifespan.shutdown.failed: sent 'lifespan.startup.complete' while the lifespan "
-            "protocol expected nothing",
+            "lifespan.shutdown.failed: crashed while running: RuntimeError: the app sent "
+            "'lifespan.startup.complete' while the lifespan protocol expected nothing",
         ),
     ),
     "sends shutdown.complete during startup": Row(
@@ -88,6 +88,10 @@ ROWS = {
     "blocks forever in shutdown": Row(
         ("receive", "startup.complete", "receive", "hang"),
         ("lifespan.startup.complete", "lifespan.shutdown.failed: shutdown_timeout passed"),
+    ),
+    "blocks before its first receive()": Row(
+        ("hang",),
+        ("lifespan.startup.failed: startup_timeout passed",),
     ),
     "answers startup.failed, then blocks": Row(
         ("receive", "startup.failed", "hang"),
