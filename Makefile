@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real-stack tests start a PostgreSQL cluster of their own with Debian's postgresql-15.
+POSTGRES := /usr/lib/postgresql/15/bin/postgres
 
 .PHONY: test test-deep lint typecheck pytest run bench clean
 
@@ -12,8 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	command -v valgrind >/dev/null && command -v ab >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq valgrind apache2-utils >/dev/null; }
+	command -v valgrind >/dev/null && command -v ab >/dev/null && test -x $(POSTGRES) || \
+		{ apt-get update -qq && apt-get install -y -qq valgrind apache2-utils postgresql-15 >/dev/null; }
 	touch $(STAMP)
 
 lint: $(STAMP)

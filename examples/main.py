@@ -1,82 +1,94 @@
-"""A small notes service whose composition root is a LazyApp factory.
+"""The notes service's composition root: a LazyApp factory over SQLAlchemy's asyncio engine.
 
     uvicorn examples.main:app --host 127.0.0.1 --port 8000
+    DATABASE_URL=postgresql+asyncpg://user@127.0.0.1/notes uvicorn examples.main:app --workers 4
 
-`main()` opens every resource the app needs, inside the running event loop, and passes each one
-to `create_app` explicitly: no `app.state`, no globals. Closing happens in reverse order when the
-server shuts down.
+`main()` opens every resource the app needs, inside the running event loop and so in each worker
+after any fork, and `create_app` wires each one into the handlers' dependencies: no `app.state`,
+no module globals. Closing happens in reverse order when the server shuts down; the engine is
+disposed, so the database sees every connection closed, not dropped.
+
+`DATABASE_URL` is a SQLAlchemy URL, SQLite (`notes.db`) by default. `DB_POOL_SIZE` connections
+per worker (5 by default, no overflow): keep workers x DB_POOL_SIZE within what the database
+allows (PostgreSQL's max_connections, 100 by default, less what else connects). SQLAlchemy's
+asyncio engine runs on asyncio only.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import anyio
 import httpx
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
+from examples.notes import dependencies
+from examples.notes.models import Base, Note, Stats
+from examples.notes.routers import notes as notes_routes
+from examples.notes.routers import stats as stats_routes
 from lazgi import LazyApp
 
-
-class NoteIn(BaseModel):
-    text: str
+SCHEMA_LOCK = 0x6E6F746573  # a PostgreSQL advisory lock key: "notes"
 
 
-class Note(BaseModel):
-    id: int
-    text: str
+def create_app(
+    sessions: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    indexer: ObjectSendStream[Note],
+    stats: Stats,
+) -> FastAPI:
+    """The web app, given everything it uses."""
+    app = FastAPI(title="notes")
+
+    async def session() -> AsyncGenerator[AsyncSession]:
+        async with sessions() as opened:
+            yield opened
+
+    app.dependency_overrides.update(
+        {
+            dependencies.session: session,
+            dependencies.http_client: lambda: http,
+            dependencies.indexer: lambda: indexer,
+            dependencies.stats: lambda: stats,
+        }
+    )
+    app.include_router(notes_routes.router)
+    app.include_router(stats_routes.router)
+    return app
 
 
-class Stats(BaseModel):
-    notes_indexed: int = 0
-    words_indexed: int = 0
-
-
-class Notes:
-    """The notes table, on one SQLite connection used from worker threads, one call at a time."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-        self._lock = anyio.Lock()
-
-    async def add(self, text: str) -> Note:
-        async with self._lock:
-            cursor = await anyio.to_thread.run_sync(self._insert, text)
-        assert cursor.lastrowid is not None
-        return Note(id=cursor.lastrowid, text=text)
-
-    async def all(self) -> list[Note]:
-        async with self._lock:
-            rows = await anyio.to_thread.run_sync(self._select)
-        return [Note(id=row[0], text=row[1]) for row in rows]
-
-    def _insert(self, text: str) -> sqlite3.Cursor:
-        with self._connection:
-            return self._connection.execute("INSERT INTO notes (text) VALUES (?)", (text,))
-
-    def _select(self) -> list[tuple[int, str]]:
-        return self._connection.execute("SELECT id, text FROM notes ORDER BY id").fetchall()
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create the tables. Workers start at once on a fresh database, and PostgreSQL's CREATE
+    TABLE IF NOT EXISTS races between them, so they take turns under an advisory lock."""
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))
+        await connection.run_sync(Base.metadata.create_all)
 
 
 @asynccontextmanager
-async def open_notes(path: str) -> AsyncGenerator[Notes]:
-    """Open the database at `path` and create its schema."""
-    connect = partial(sqlite3.connect, path, check_same_thread=False)
-    connection = await anyio.to_thread.run_sync(connect)
+async def open_engine(url: str) -> AsyncGenerator[AsyncEngine]:
+    """An engine with its schema, disposed on exit: its connections are closed, not dropped."""
+    pool_size = int(os.environ.get("DB_POOL_SIZE", "5"))
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+    say(f"opened engine {engine.url.render_as_string(hide_password=True)}")
     try:
-        await anyio.to_thread.run_sync(
-            connection.execute,
-            "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
-        )
-        yield Notes(connection)
+        await create_schema(engine)
+        yield engine
     finally:
-        await anyio.to_thread.run_sync(connection.close)
+        await engine.dispose()
+        say("disposed engine")
 
 
 async def index(new_notes: ObjectReceiveStream[Note], stats: Stats) -> None:
@@ -87,53 +99,26 @@ async def index(new_notes: ObjectReceiveStream[Note], stats: Stats) -> None:
             stats.words_indexed += len(note.text.split())
 
 
-def create_app(
-    notes: Notes, http: httpx.AsyncClient, indexer: ObjectSendStream[Note], stats: Stats
-) -> FastAPI:
-    """The web app, given everything it uses."""
-    app = FastAPI(title="notes")
-
-    @app.post("/notes", status_code=201)
-    async def add_note(note: NoteIn) -> Note:
-        added = await notes.add(note.text)
-        await indexer.send(added)
-        return added
-
-    @app.get("/notes")
-    async def list_notes() -> list[Note]:
-        return await notes.all()
-
-    @app.post("/notes/import", status_code=201)
-    async def import_note(url: str) -> Note:
-        """Store the text found at `url` as a note."""
-        try:
-            response = await http.get(url)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise HTTPException(502, f"could not fetch {url}: {exc}") from None
-        return await add_note(NoteIn(text=response.text))
-
-    @app.get("/stats")
-    async def get_stats() -> Stats:
-        return stats
-
-    return app
+def say(line: str) -> None:
+    # One write per line, so that lines from several workers never interleave.
+    os.write(sys.stderr.fileno(), f"notes {os.getpid()}: {line}\n".encode())
 
 
 @asynccontextmanager
 async def main() -> AsyncGenerator[FastAPI]:
     """The composition root: open the resources, build the app with them, close them after."""
-    path = os.environ.get("NOTES_DB", "notes.db")
+    url = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///notes.db")
     stats = Stats()
     to_indexer, new_notes = anyio.create_memory_object_stream[Note](100)
     async with (
-        open_notes(path) as notes,
+        open_engine(url) as engine,
         httpx.AsyncClient(timeout=10) as http,
         anyio.create_task_group() as tasks,
         to_indexer,
     ):
         tasks.start_soon(index, new_notes, stats)
-        yield create_app(notes, http, to_indexer, stats)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        yield create_app(sessions, http, to_indexer, stats)
 
 
 app = LazyApp(main)

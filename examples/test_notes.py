@@ -1,10 +1,12 @@
 """Testing the notes service (main.py) the lazgi way: pytest, httpx.ASGITransport, and
-`async with lazgi.lifespan(app)` to run the composition root around each test.
+`async with lazgi.lifespan(app)` to run the composition root around each test, on a fresh
+SQLite database each time.
 
     pytest examples/test_notes.py
 
-A resource is overridden by building the app with a fake one: `create_app` takes everything it
-uses as an argument, so there is nothing to patch.
+SQLAlchemy's asyncio engine runs on asyncio only, so these tests do too. To swap one
+dependency and keep the real database, build the app with `create_app` and a fake, or
+override one dependency of the app the composition root built.
 """
 
 from __future__ import annotations
@@ -15,30 +17,50 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import lazgi
-from examples.main import Note, Stats, app, create_app, open_notes
+from examples.main import app, create_app, open_engine
+from examples.notes import dependencies
+from examples.notes.models import Note, Stats
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def client(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncGenerator[httpx.AsyncClient]:
-    """A client for the real app, as its composition root builds it, on a fresh database."""
-    monkeypatch.setenv("NOTES_DB", str(tmp_path / "notes.db"))
-    async with lazgi.lifespan(app) as started:
-        transport = httpx.ASGITransport(app=started)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+def anyio_backend() -> str:
+    return "asyncio"  # SQLAlchemy's asyncio engine and aiosqlite run on asyncio only
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+def client_for(started: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=started)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.fixture
+async def client(database: str) -> AsyncGenerator[httpx.AsyncClient]:
+    """A client for the real app, as its composition root builds it."""
+    async with lazgi.lifespan(app) as started, client_for(started) as client:
+        yield client
 
 
 async def test_a_note_is_stored_and_listed(client: httpx.AsyncClient) -> None:
     created = await client.post("/notes", json={"text": "buy oat milk"})
     assert created.status_code == 201
     assert created.json() == {"id": 1, "text": "buy oat milk"}
-    assert (await client.get("/notes")).json() == [{"id": 1, "text": "buy oat milk"}]
+    await client.post("/notes", json={"text": "call mum"})
+    assert (await client.get("/notes")).json() == [
+        {"id": 1, "text": "buy oat milk"},
+        {"id": 2, "text": "call mum"},
+    ]
 
 
 async def test_the_background_indexer_counts_the_words(client: httpx.AsyncClient) -> None:
@@ -48,38 +70,56 @@ async def test_the_background_indexer_counts_the_words(client: httpx.AsyncClient
     assert (await client.get("/stats")).json() == {"notes_indexed": 2, "words_indexed": 5}
 
 
-async def test_import_fetches_through_the_http_client_it_was_given(tmp_path: Path) -> None:
-    def fake_web(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/missing":
-            return httpx.Response(404)
-        return httpx.Response(200, text=f"fetched {request.url.path}")
+def fake_web(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/missing":
+        return httpx.Response(404)
+    return httpx.Response(200, text=f"fetched {request.url.path}")
 
+
+async def test_import_fetches_through_the_http_client_it_was_given(database: str) -> None:
+    """Build the app with a fake HTTP client and the real database."""
     to_indexer, new_notes = anyio.create_memory_object_stream[Note](10)
     async with (
-        open_notes(str(tmp_path / "notes.db")) as notes,
+        open_engine(database) as engine,
         httpx.AsyncClient(transport=httpx.MockTransport(fake_web)) as fake_http,
         to_indexer,
         new_notes,
-        lazgi.lifespan(create_app(notes, fake_http, to_indexer, Stats())) as started,
     ):
-        transport = httpx.ASGITransport(app=started)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        built = create_app(sessions, fake_http, to_indexer, Stats())
+        async with lazgi.lifespan(built) as started, client_for(started) as client:
             imported = await client.post("/notes/import", params={"url": "http://web/page"})
             missing = await client.post("/notes/import", params={"url": "http://web/missing"})
+            listed = (await client.get("/notes")).json()
         assert new_notes.receive_nowait() == Note(id=1, text="fetched /page")
     assert imported.json() == {"id": 1, "text": "fetched /page"}
+    assert listed == [{"id": 1, "text": "fetched /page"}]
     assert missing.status_code == 502
     assert "could not fetch http://web/missing" in missing.json()["detail"]
 
 
-async def test_a_restart_serves_the_same_database_with_a_fresh_app(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NOTES_DB", str(tmp_path / "notes.db"))
+async def test_one_dependency_of_the_composed_app_can_be_overridden(database: str) -> None:
+    """Or start the composition root as it is and swap one dependency of the app it built."""
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(fake_web)) as fake_http,
+        lazgi.lifespan(app) as started,
+        client_for(started) as client,
+    ):
+        built: FastAPI = app.app
+        built.dependency_overrides[dependencies.http_client] = lambda: fake_http
+        imported = await client.post("/notes/import", params={"url": "http://web/page"})
+        assert (await client.get("/notes")).json() == [imported.json()]
+    assert imported.status_code == 201
+
+
+async def test_a_handler_outside_create_app_fails_loudly_naming_the_wiring() -> None:
+    with pytest.raises(LookupError, match=r"build the app with examples\.main\.create_app"):
+        dependencies.http_client()
+
+
+async def test_a_restart_serves_the_same_database_with_a_fresh_app(database: str) -> None:
     for expected in ([], [{"id": 1, "text": "kept"}]):
-        async with lazgi.lifespan(app) as started:
-            transport = httpx.ASGITransport(app=started)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                assert (await client.get("/notes")).json() == expected
-                if not expected:
-                    await client.post("/notes", json={"text": "kept"})
+        async with lazgi.lifespan(app) as started, client_for(started) as client:
+            assert (await client.get("/notes")).json() == expected
+            if not expected:
+                await client.post("/notes", json={"text": "kept"})

@@ -43,7 +43,8 @@ async def test_the_mounted_sub_app_has_its_own_lifespan_run_by_the_factory(
 
 def test_make_run_serves_the_notes_service_under_uvicorn(tmp_path: Path) -> None:
     command = ["uvicorn", "examples.main:app", "--host", "127.0.0.1", "--port", "{port}"]
-    with server(command, tmp_path, NOTES_DB=str(tmp_path / "notes.db")) as process:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
+    with server(command, tmp_path, DATABASE_URL=database) as process:
         process.wait_ready()
         created = httpx.post(process.url + "notes", json={"text": "hello"})
         listed = httpx.get(process.url + "notes")

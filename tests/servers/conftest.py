@@ -37,9 +37,9 @@ class Process:
     def text(self) -> str:
         return self.output.read_text(errors="replace")
 
-    def said(self, what: str) -> list[tuple[int, str]]:
-        """(pid, rest) of each `worker PID: <what> REST` line the apps printed, in order."""
-        pattern = rf"^worker (\d+): {re.escape(what)}\s*(\S*)$"
+    def said(self, what: str, who: str = "worker") -> list[tuple[int, str]]:
+        """(pid, rest) of each `<who> PID: <what> REST` line the apps printed, in order."""
+        pattern = rf"^{who} (\d+): {re.escape(what)}\s*(\S*)$"
         return [(int(pid), rest) for pid, rest in re.findall(pattern, self.text(), re.M)]
 
     def wait_ready(self) -> None:

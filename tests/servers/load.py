@@ -8,9 +8,10 @@ import sqlite3
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-from examples.workers import say
 from lazgi import LazyApp
 from lazgi._types import ASGIApp, Receive, Scope, Send
+
+from .probe import say
 
 
 def create_app(db: sqlite3.Connection) -> ASGIApp:

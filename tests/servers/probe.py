@@ -1,4 +1,7 @@
-"""Apps the server tests serve besides examples.workers.
+"""Apps the server tests serve.
+
+`per_worker` opens a resource (an identity, made in the process that opened it) on each
+factory call and closes it on exit, so that the tests see which process opened what, and when.
 
 `app` reports what the server put in the request scope: its inner app has no lifespan state,
 so LazyApp adds none, and `state` is in the scope only if the server supports lifespan state.
@@ -8,15 +11,44 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import anyio
 
-from examples.workers import say
 from lazgi import LazyApp
 from lazgi._types import ASGIApp, Receive, Scope, Send
+
+
+def say(text: str) -> None:
+    # One write per line, so that lines from several workers never interleave.
+    os.write(sys.stderr.fileno(), f"worker {os.getpid()}: {text}\n".encode())
+
+
+def create_app(resource: str, opened_by: int) -> ASGIApp:
+    async def home(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan support of its own: LazyApp serves it anyway
+        body = {"pid": os.getpid(), "resource": resource, "resource_pid": opened_by}
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+    return home
+
+
+@asynccontextmanager
+async def main() -> AsyncGenerator[ASGIApp]:
+    resource = uuid.uuid4().hex[:12]
+    say(f"opened resource {resource}")
+    try:
+        yield create_app(resource, os.getpid())
+    finally:
+        say(f"closed resource {resource}")
+
+
+per_worker = LazyApp(main)
 
 
 async def report(scope: Scope, receive: Receive, send: Send) -> None:
@@ -45,9 +77,9 @@ failing = LazyApp(refuse)
 
 @asynccontextmanager
 async def dies_on_request() -> AsyncGenerator[ASGIApp]:
-    """A pool and a background worker that dies when a request asks it to: the crash while
+    """A resource and a background worker that dies when a request asks it to: the crash while
     running that exit_on_crash turns into a restart."""
-    pool = uuid.uuid4().hex[:12]
+    resource = uuid.uuid4().hex[:12]
     die = anyio.Event()
 
     async def worker() -> None:
@@ -57,20 +89,20 @@ async def dies_on_request() -> AsyncGenerator[ASGIApp]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = json.dumps({"pid": os.getpid(), "pool": pool}).encode()
+        body = json.dumps({"pid": os.getpid(), "resource": resource}).encode()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
         if scope["path"] == "/crash":  # once this request was answered
             die.set()
 
-    say(f"opened pool {pool}")
+    say(f"opened resource {resource}")
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(worker)
             yield app
             tasks.cancel_scope.cancel()
     finally:
-        say(f"closed pool {pool}")
+        say(f"closed resource {resource}")
 
 
 crashing = LazyApp(dies_on_request, exit_on_crash=True)

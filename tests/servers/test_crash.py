@@ -1,5 +1,5 @@
 """exit_on_crash=True under every server, as real processes: a background task of one
-worker's factory dies while it serves; that worker closes its pool once and sends itself
+worker's factory dies while it serves; that worker closes its resource once and sends itself
 SIGTERM. What each deployment then does is what the README's crash table states: a
 supervisor replaces the worker, or the server exits with the status below."""
 
@@ -49,10 +49,10 @@ DEPLOYMENTS = {
 
 
 def fresh_worker(process: Process, gone: int) -> dict[str, object]:
-    """Poll until a worker other than `gone` and the ones seen before answers with a pool that
+    """Poll until a worker other than `gone` and the ones seen before answers with a resource that
     was opened after the crash; 500s from the crashed worker, and refused connections while
     it restarts, are part of the wait."""
-    known = {pid for pid, _ in process.said("opened pool")}
+    known = {pid for pid, _ in process.said("opened resource")}
     deadline = time.monotonic() + START_BOUND
     while time.monotonic() < deadline:
         try:
@@ -68,7 +68,7 @@ def fresh_worker(process: Process, gone: int) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
-def test_a_crash_closes_the_pool_once_then_the_worker_is_replaced_or_the_server_exits(
+def test_a_crash_closes_the_resource_once_then_the_worker_is_replaced_or_the_server_exits(
     name: str, tmp_path: Path
 ) -> None:
     outcome = DEPLOYMENTS[name]
@@ -77,8 +77,8 @@ def test_a_crash_closes_the_pool_once_then_the_worker_is_replaced_or_the_server_
         crashed = httpx.get(process.url + "crash", timeout=5).json()
         if outcome.replaced:
             body = fresh_worker(process, crashed["pid"])
-            assert body["pool"] != crashed["pool"]
-            assert (body["pid"], f"{body['pool']}") in process.said("opened pool")
+            assert body["resource"] != crashed["resource"]
+            assert (body["pid"], f"{body['resource']}") in process.said("opened resource")
             code = process.stop()
             assert code in (0, -signal.SIGTERM)
         else:
@@ -87,6 +87,6 @@ def test_a_crash_closes_the_pool_once_then_the_worker_is_replaced_or_the_server_
     output = process.text()
     assert "crashed while running: RuntimeError: background worker died" in output
     assert "sends its process SIGTERM (exit_on_crash=True)" in output
-    pid, pool = int(str(crashed["pid"])), str(crashed["pool"])
-    assert process.said("opened pool").count((pid, pool)) == 1
-    assert process.said("closed pool").count((pid, pool)) == 1, output
+    pid, resource = int(str(crashed["pid"])), str(crashed["resource"])
+    assert process.said("opened resource").count((pid, resource)) == 1
+    assert process.said("closed resource").count((pid, resource)) == 1, output

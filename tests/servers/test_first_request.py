@@ -33,8 +33,8 @@ def test_concurrent_first_requests_start_the_app_once_and_are_all_served(
 
         with ThreadPoolExecutor(32) as pool:  # 32 first requests at once, on new connections
             bodies = list(pool.map(get, range(32)))
-        opened = process.said("opened pool")
+        opened = process.said("opened resource")
         process.stop()
     assert len(opened) == 1, process.text()
-    ((pid, pool_id),) = opened
-    assert {(body["pid"], body["pool"]) for body in bodies} == {(pid, pool_id)}
+    ((pid, resource_id),) = opened
+    assert {(body["pid"], body["resource"]) for body in bodies} == {(pid, resource_id)}

@@ -105,20 +105,20 @@ def test_each_worker_serves_with_its_own_resource_and_closes_it_once_on_sigterm(
     name: str, tmp_path: Path
 ) -> None:
     deployment = SERVERS[name]
-    with server(deployment.command("examples.workers:app"), tmp_path) as process:
+    with server(deployment.command("tests.servers.probe:per_worker"), tmp_path) as process:
         process.wait_ready()
         bodies = bodies_from_every_worker(process, deployment.workers)
-        opened = dict(process.said("opened pool"))
+        opened = dict(process.said("opened resource"))
         code = process.stop()
-    closed = process.said("closed pool")
-    # One pool per worker, opened in that worker, after any fork: never in the master.
+    closed = process.said("closed resource")
+    # One resource per worker, opened in that worker, after any fork: never in the master.
     assert len(opened) == deployment.workers, process.text()
     assert process.popen.pid not in opened or deployment.workers == 1
     for body in bodies:
-        assert body["pool_pid"] == body["pid"]
-        assert opened[int(str(body["pid"]))] == body["pool"]
+        assert body["resource_pid"] == body["pid"]
+        assert opened[int(str(body["pid"]))] == body["resource"]
     assert {body["pid"] for body in bodies} == set(opened)
-    # SIGTERM: every pool closed, exactly once, by the worker that opened it.
+    # SIGTERM: every resource closed, exactly once, by the worker that opened it.
     assert sorted(closed) == sorted(opened.items()), process.text()
     assert code == deployment.stopped_exit
 
