@@ -80,6 +80,18 @@ def waiting_app(log: list[str]) -> ASGIApp:
     return app
 
 
+def crashes_when(crash: anyio.Event, error: str) -> ASGIApp:
+    """An inner app whose lifespan starts, then raises ValueError(error) once `crash` is set."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await crash.wait()
+        raise ValueError(error)
+
+    return app
+
+
 def crashed_request_error(app: LazyApp[ASGIApp]) -> str:
     """What a request gets from a crashed app: asserts it is NotStartedError, returns its text."""
     with pytest.raises(NotStartedError) as info:
@@ -143,14 +155,7 @@ class TestWhileServing:
     async def test_the_inner_lifespan_raising_while_running_tears_down_at_once(self) -> None:
         log: list[str] = []
         crash = anyio.Event()
-
-        async def inner(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send({"type": "lifespan.startup.complete"})
-            await crash.wait()
-            raise ValueError("cache refresher died")
-
-        crashing = Crashing(inner)
+        crashing = Crashing(crashes_when(crash, "cache refresher died"))
         app = LazyApp(crashing.main)
         async with serve(app) as server:
             await server.startup()
@@ -349,15 +354,8 @@ class TestLifespanContextManager:
 
     async def test_leaving_the_block_raises_shutdown_error_naming_the_crash(self) -> None:
         crash = anyio.Event()
-
-        async def inner(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send({"type": "lifespan.startup.complete"})
-            await crash.wait()
-            raise ValueError("queue consumer died")
-
         with pytest.raises(ShutdownError) as info:
-            async with lazgi.lifespan(inner):
+            async with lazgi.lifespan(crashes_when(crash, "queue consumer died")):
                 crash.set()
         assert str(info.value) == "the app crashed while running: ValueError: queue consumer died"
         assert isinstance(info.value.__cause__, ValueError)
