@@ -344,7 +344,7 @@ class _Relay:
                 if errors:
                     logger.error("%r failed to shut down: %s", lazy, summary, exc_info=errors[-1])
                 raise
-            causes = "; ".join(describe(_cause(error)) for error in errors)
+            causes = "; ".join(describe(_underlying(error)) for error in errors)
             lazy._crashed(causes or "its factory's context exited by itself", errors)
             await self.receive()  # the server's lifespan.shutdown: answer nothing out of turn
             message = f"the app crashed while running: {lazy._cause}"
@@ -419,7 +419,7 @@ def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
 
 
-def _cause(error: BaseException) -> BaseException:
+def _underlying(error: BaseException) -> BaseException:
     """What made the inner app's lifespan fail, rather than lazgi's error that says so."""
     return error.__cause__ or error if isinstance(error, LifespanError) else error
 
