@@ -1,10 +1,11 @@
-"""The one primitive: run an ASGI app's lifespan, and `lifespan()`, which runs it as an async
-context manager."""
+"""The one primitive, `Lifespan`: run an ASGI app's lifespan in the caller's task. `lifespan()`
+is its first use, as an async context manager; LazyApp's relay (`_relay.py`) is the second."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
@@ -18,13 +19,19 @@ Hook = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("lazgi")
 
+# The `asgi` key of every lifespan scope lazgi makes up: for lifespan(), and for a LazyApp that
+# starts itself on a first request.
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.0"}
+
 
 class Lifespan:
     """One lifespan call of an ASGI app, run in the caller's task, and the truth about it.
 
-    `run(started, running)` calls the app with lifespan.startup. When the app answers
-    startup.complete it awaits `started()`; when the app then waits for the next event it awaits
-    `running()` and answers lifespan.shutdown once that returns. The app answers each event
+    `run(started, running)` calls the app with lifespan.startup. Once the app is up it awaits
+    `started()`, and then `running()`, each exactly once: when the app answers startup.complete
+    and when it next waits, after which it gets lifespan.shutdown; or, for an app that returned
+    without being asked to stop (it has no lifespan support, or nothing to stop), one after the
+    other once its call has ended. A failed startup calls neither. The app answers each event
     exactly once: anything else it sends, and a receive() past the protocol's end, raises inside
     the app, so it fails instead of hanging. A final answer (startup.failed, shutdown.*) ends the
     event: an app still running after it is cancelled where it waits. If a hook raises (the
@@ -42,6 +49,7 @@ class Lifespan:
         shutdown_timeout: float | None,
         *,
         shield: bool,
+        startup_deadline: float | None = None,
     ) -> None:
         self.app = app
         self.scope = scope
@@ -53,6 +61,7 @@ class Lifespan:
         self._shutdown_timeout = shutdown_timeout
         self._received = False  # the app asked for its first event
         self._shield = shield
+        self._startup_deadline = startup_deadline  # instead of startup_timeout from run()'s start
         self._reply: Message | None = None  # the app's answer to the current event
         self._on_started: Hook
         self._on_running: Hook
@@ -63,7 +72,10 @@ class Lifespan:
 
     async def run(self, started: Hook, running: Hook) -> None:
         self._on_started, self._on_running = started, running
-        arm(self.cancel_scope, self._startup_timeout)
+        if self._startup_deadline is None:
+            arm(self.cancel_scope, self._startup_timeout)
+        else:
+            self.cancel_scope.deadline = self._startup_deadline
         error: Exception | None = None
         with self.cancel_scope:
             try:
@@ -73,9 +85,15 @@ class Lifespan:
         if not self._received and not self._timed_out():
             # It returned or raised at once: no lifespan support.
             logger.debug("%r does not support the lifespan protocol (%r)", self.app, error)
-            self.started = True
         else:
             self.failure = self._judge(error)
+            if self.failure is not None or self.stopping:
+                return
+        # It is up, and its call ended without being asked to stop: nothing is left to stop.
+        if not self.started:
+            self.started = True
+            await started()
+        await running()
 
     def _timed_out(self) -> bool:
         return self._reply is None and anyio.current_time() >= self.cancel_scope.deadline
@@ -100,25 +118,21 @@ class Lifespan:
         timed_out = self._timed_out()
         if self.started and not (failed or error or timed_out):
             return None  # it returned, answered or not: nothing is left to stop
-        kind: type[LifespanError]
-        if self.started:
-            kind, which, timeout = ShutdownError, "shutdown", self._shutdown_timeout
-        else:
-            kind, which, timeout = StartupError, "startup", self._startup_timeout
-        # Ended by itself, or failed as its caller's exception stopped it: it crashed.
+        kind: type[LifespanError] = ShutdownError if self.started else StartupError
+        # Ended by itself, or failed as its caller's exception stopped it: it crashed. (Anything
+        # it sends then is ignored or refused, so a crash always comes with its exception.)
         crashed = self.started and (self.interrupted or not self.stopping)
-        if crashed and (error or failed):
-            text = f"the app crashed while running: {describe(error) if error else failed}"
+        if crashed and error is not None:
+            text = f"the app crashed while running: {describe(error)}"
         elif failed:
             text = failed
         elif error is not None:
             stage = "during shutdown" if self.started else "during startup"
             text = f"the app's lifespan raised {describe(error)} {stage}"
         elif timed_out:
-            text = (
-                f"{which}_timeout passed: the app did not answer lifespan.{which} within "
-                f"{timeout:.3g} s; make its {which} faster or raise the timeout"
-            )
+            event = "lifespan.shutdown" if self.started else "lifespan.startup"
+            seconds = self._shutdown_timeout if self.started else self._startup_timeout
+            return timeout_error(kind, seconds, f"the app handled {event}")
         else:
             text = (
                 "the app returned after receiving lifespan.startup without answering it; "
@@ -193,7 +207,7 @@ class StartedApp(Generic[AppT]):
 
 def lifespan(
     app: AppT, *, startup_timeout: float | None = None, shutdown_timeout: float | None = None
-) -> Running[AppT]:
+) -> AbstractAsyncContextManager[StartedApp[AppT]]:
     """Run `app`'s ASGI lifespan: startup on enter, shutdown on exit.
 
     Entering yields a `StartedApp` to send requests to (for example through
@@ -203,14 +217,13 @@ def lifespan(
     served. A timeout that passes raises the matching error, naming the timeout. If the block is
     cancelled, the app still gets lifespan.shutdown, shielded, bounded by `shutdown_timeout`.
     """
-    state: dict[str, Any] = {}
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
-    return Running(app, Lifespan(app, scope, startup_timeout, shutdown_timeout, shield=True))
+    scope = {"type": "lifespan", "asgi": ASGI_VERSION, "state": {}}
+    return _Block(app, Lifespan(app, scope, startup_timeout, shutdown_timeout, shield=True))
 
 
-class Running(Generic[AppT]):
-    """`lifespan()`'s context manager: the app's lifespan runs in a task owned here, shielded
-    from the caller's cancellation, so that the block may run while the app waits."""
+class _Block(Generic[AppT]):
+    """What `lifespan()` returns: the app's lifespan runs in a task owned here, shielded from the
+    caller's cancellation, so that the `async with` block runs while the app waits."""
 
     def __init__(self, app: AppT, lifespan: Lifespan) -> None:
         self._app = app
@@ -238,7 +251,6 @@ class Running(Generic[AppT]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
         await self._close(cancel=False)  # the app shuts down and returns
         failure = self._lifespan.failure
         if failure is None:
@@ -257,6 +269,7 @@ class Running(Generic[AppT]):
         self._ready.set()
 
     async def _close(self, *, cancel: bool = True) -> None:
+        self._stop.set()
         self._tasks.cancel_scope.shield = True  # exiting waits for the app, even if cancelled
         if cancel:
             self._lifespan.cancel_scope.cancel()
@@ -264,11 +277,23 @@ class Running(Generic[AppT]):
 
 
 def describe(exc: BaseException) -> str:
-    """`Type: text` of an exception, looking through exception groups to the errors inside."""
+    """`Type: text` of an exception, looking through exception groups to the errors inside; just
+    the text of lazgi's own errors, whose text already says what failed."""
     if isinstance(exc, BaseExceptionGroup):
         group = cast(BaseExceptionGroup[BaseException], exc)
         return "; ".join(describe(inner) for inner in group.exceptions)
+    if isinstance(exc, LifespanError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def timeout_error(kind: type[LifespanError], seconds: float | None, stage: str) -> LifespanError:
+    """The one wording of a timeout that passed: which timeout, its value, the stage, the fix."""
+    which = "shutdown" if kind is ShutdownError else "startup"
+    return kind(
+        f"{which}_timeout ({seconds:.3g} s) passed while {stage}; make the {which} faster or "
+        f"raise {which}_timeout"
+    )
 
 
 def arm(scope: anyio.CancelScope, timeout: float | None) -> None:

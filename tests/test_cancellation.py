@@ -213,7 +213,7 @@ async def test_an_inner_failure_inside_a_factory_task_group_is_reported_unwrappe
         reply = await server.startup()
     assert reply == {
         "type": "lifespan.startup.failed",
-        "message": "StartupError: the app sent lifespan.startup.failed: inner said no schema",
+        "message": "the app sent lifespan.startup.failed: inner said no schema",
     }
 
 

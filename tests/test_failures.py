@@ -91,17 +91,17 @@ STARTUP_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = 
     "inner app sends startup.failed": (
         {"app": inner_app([], on_startup=lambda: fail("boom"))},
         {},
-        ["StartupError", "lifespan.startup.failed", "inner said boom"],
+        ["the app sent lifespan.startup.failed: inner said boom"],
     ),
     "inner app raises after its first receive": (
         {"app": crashes_after("startup")},
         {},
-        ["StartupError", "RuntimeError: kaput", "during startup"],
+        ["RuntimeError: kaput", "during startup"],
     ),
     "startup_timeout passes in the inner app": (
         {"app": inner_app([], on_startup=anyio.sleep_forever)},
         {"startup_timeout": TIMEOUT},
-        ["StartupError", "startup_timeout passed", "answer lifespan.startup within"],
+        [f"startup_timeout ({TIMEOUT} s) passed while the app handled lifespan.startup"],
     ),
 }
 
@@ -133,7 +133,8 @@ async def test_startup_timeout_in_the_factory_cancels_its_enter_and_reports_whic
         reply = await server.startup()
     assert reply == {
         "type": "lifespan.startup.failed",
-        "message": f"TimeoutError: startup_timeout ({TIMEOUT} s) passed while entering the factory",
+        "message": f"startup_timeout ({TIMEOUT} s) passed while entering the factory; "
+        "make the startup faster or raise startup_timeout",
     }
     # Like any anyio timeout, it cancels the factory's enter, which unwinds its own contexts.
     assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
@@ -170,12 +171,12 @@ SHUTDOWN_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] =
     "inner app sends shutdown.failed": (
         {"app": inner_app([], on_shutdown=lambda: fail("flush failed"))},
         {},
-        ["ShutdownError", "lifespan.shutdown.failed", "inner said flush failed"],
+        ["the app sent lifespan.shutdown.failed: inner said flush failed"],
     ),
     "inner app raises during shutdown": (
         {"app": crashes_after("shutdown")},
         {},
-        ["ShutdownError", "RuntimeError: bad shutdown", "during shutdown"],
+        ["RuntimeError: bad shutdown", "during shutdown"],
     ),
     "factory exit raises": (
         {"exit": lambda: fail("close failed")},
@@ -193,7 +194,7 @@ SHUTDOWN_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] =
     "shutdown_timeout passes in the inner app": (
         {"app": inner_app([], on_shutdown=anyio.sleep_forever)},
         {"shutdown_timeout": TIMEOUT},
-        ["ShutdownError", "shutdown_timeout passed", f"lifespan.shutdown within {TIMEOUT} s"],
+        [f"shutdown_timeout ({TIMEOUT} s) passed while the app handled lifespan.shutdown"],
     ),
 }
 
@@ -226,7 +227,8 @@ async def test_shutdown_timeout_in_the_factory_exit_cancels_it_and_reports_which
         reply = await server.shutdown()
     assert reply == {
         "type": "lifespan.shutdown.failed",
-        "message": f"TimeoutError: shutdown_timeout ({TIMEOUT} s) passed while exiting the factory",
+        "message": f"shutdown_timeout ({TIMEOUT} s) passed while exiting the factory; "
+        "make the shutdown faster or raise shutdown_timeout",
     }
     assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
     assert server.returned
@@ -246,7 +248,7 @@ async def test_a_failure_the_factory_swallows_at_its_yield_is_still_reported() -
         reply = await server.startup()
     assert reply == {
         "type": "lifespan.startup.failed",
-        "message": "StartupError: the app sent lifespan.startup.failed: inner said boom",
+        "message": "the app sent lifespan.startup.failed: inner said boom",
     }
     assert log == ["inner startup", "factory swallowed it"]
 
@@ -264,7 +266,7 @@ async def test_startup_failed_then_waiting_is_reported_once_the_factory_closed()
         reply = await server.startup()
     assert reply == {
         "type": "lifespan.startup.failed",
-        "message": "StartupError: the app sent lifespan.startup.failed: no schema",
+        "message": "the app sent lifespan.startup.failed: no schema",
     }
     assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
 
@@ -278,6 +280,6 @@ async def test_a_startup_timeout_before_the_inner_app_receives_is_a_startup_fail
     async with serve(app) as server:
         reply = await server.startup()
     assert reply["type"] == "lifespan.startup.failed"
-    assert "startup_timeout passed" in reply["message"]
+    assert f"startup_timeout ({TIMEOUT} s) passed while" in reply["message"]
     with pytest.raises(NotStartedError, match="failed to start"):
         await app(http_scope(), no_receive, no_send)

@@ -183,14 +183,20 @@ async def test_when_the_block_and_the_shutdown_fail_the_block_error_carries_a_no
 
 async def test_startup_timeout_raises_startup_error_naming_it() -> None:
     app, _ = scripted("receive", "sleep")
-    with pytest.raises(StartupError, match="startup_timeout passed"):
+    with pytest.raises(
+        StartupError,
+        match=r"startup_timeout \(0\.05 s\) passed while the app handled lifespan\.startup",
+    ):
         async with lifespan(app, startup_timeout=0.05):
             pytest.fail("the block must not run")  # pragma: no cover
 
 
 async def test_shutdown_timeout_raises_shutdown_error_naming_it() -> None:
     app, _ = scripted(*NORMAL[:2], "receive", "sleep")
-    with pytest.raises(ShutdownError, match="shutdown_timeout passed"):
+    with pytest.raises(
+        ShutdownError,
+        match=r"shutdown_timeout \(0\.05 s\) passed while the app handled lifespan\.shutdown",
+    ):
         async with lifespan(app, shutdown_timeout=0.05):
             pass
 
@@ -320,7 +326,10 @@ class TestAFinalAnswerEndsTheEvent:
 
     async def test_a_startup_timeout_before_the_first_receive_is_a_startup_failure(self) -> None:
         app, got = scripted("sleep")  # hangs before it ever receives
-        with pytest.raises(StartupError, match="startup_timeout passed"):
+        with pytest.raises(
+            StartupError,
+            match=r"startup_timeout \(0\.05 s\) passed while the app handled lifespan\.startup",
+        ):
             async with lifespan(app, startup_timeout=0.05):
                 pytest.fail("an app that hung is not served as one without lifespan")
         assert len(got) == 1  # the scope only: it never received

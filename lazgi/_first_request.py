@@ -1,0 +1,66 @@
+"""start_on_first_request: LazyApp plays the server for itself when a request finds no app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from ._lifespan import ASGI_VERSION
+from ._types import Message, Receive, Scope, Send
+
+
+class Starter:
+    """The server's side of one lifespan that a LazyApp runs for itself, started by a request,
+    in a long-lived task of the running backend's own, owned by no request: a factory's task
+    group or cancel scope must be entered and exited in one task. `ready` is set once the
+    startup's outcome is known; the lifespan runs until `stop` is set, then calls `ended()`."""
+
+    def __init__(
+        self, lifespan: Callable[[Scope, Receive, Send], Awaitable[None]], ended: Callable[[], None]
+    ) -> None:
+        self.ready = anyio.Event()  # the startup's outcome is known
+        self.stop = anyio.Event()  # aclose() was called, or the app crashed
+        self.done = anyio.Event()  # the lifespan has ended
+        self._lifespan = lifespan
+        self._ended = ended
+        self._began = False
+        self._task: object = None  # asyncio keeps only weak references to tasks
+        self._spawn()
+
+    async def receive(self) -> Message:
+        if not self._began:
+            self._began = True
+            return {"type": "lifespan.startup"}
+        await self.stop.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def send(self, message: Message) -> None:
+        if message["type"].startswith("lifespan.startup."):
+            self.ready.set()
+
+    async def close(self) -> None:
+        """Ask the lifespan to stop, and wait until it has."""
+        self.stop.set()
+        await self.done.wait()
+
+    async def _run(self) -> None:
+        try:
+            scope = {"type": "lifespan", "asgi": ASGI_VERSION}
+            await self._lifespan(scope, self.receive, self.send)
+        finally:
+            self._ended()  # a failed start is tried again by the next request
+            self.ready.set()
+            self.done.set()
+
+    def _spawn(self) -> None:
+        import asyncio  # here, not at the top: anyio too imports its backends only when used
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio, so trio
+            import trio
+
+            trio.lowlevel.spawn_system_task(self._run)
+        else:
+            self._task = loop.create_task(self._run())
