@@ -1,14 +1,14 @@
-"""The scripted server driver, and the fake resources and apps the tests share."""
+"""The scripted server driver that plays a server's side of one lifespan (fakes.py has the fake
+resources and apps)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 
-from lazgi._types import ASGIApp, Message, Receive, Scope, Send
+from lazgi._types import ASGIApp, Message, Scope
 
 # A bound on every wait in a test, so that a bug fails the test instead of hanging it.
 BOUND = 10
@@ -114,82 +114,3 @@ async def serve(
         tasks.start_soon(server.run)
         yield server
         await server.finished()
-
-
-class Resource:
-    """A fake resource that logs its enter and exit, and counts them."""
-
-    def __init__(self, name: str, log: list[str]) -> None:
-        self.name = name
-        self.log = log
-        self.entered = 0
-        self.exit_calls = 0  # __aexit__ was called
-        self.exited = 0  # __aexit__ ran to completion
-
-    async def __aenter__(self) -> Resource:
-        self.entered += 1
-        self.log.append(f"{self.name} open")
-        await anyio.lowlevel.checkpoint()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.exit_calls += 1
-        # A real close awaits: it completes only if LazyApp did not let a cancellation reach it.
-        await anyio.lowlevel.checkpoint()
-        self.exited += 1
-        self.log.append(f"{self.name} close")
-
-
-Hook = Callable[[], Awaitable[None]]
-
-
-async def _nothing() -> None:
-    pass
-
-
-def inner_app(
-    log: list[str],
-    *,
-    on_startup: Hook = _nothing,
-    on_shutdown: Hook = _nothing,
-    on_request: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
-) -> ASGIApp:
-    """A hand-written ASGI app with lifespan support that logs what happens to it. Startup and
-    shutdown hooks that raise make it send the matching *.failed message, as Starlette does."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            log.append(f"inner {scope['type']}")
-            if on_request is not None:
-                await on_request(scope, receive, send)
-            return
-        assert (await receive())["type"] == "lifespan.startup"
-        log.append("inner startup")
-        try:
-            await on_startup()
-        except Exception as exc:
-            await send({"type": "lifespan.startup.failed", "message": f"inner said {exc}"})
-            return
-        await send({"type": "lifespan.startup.complete"})
-        assert (await receive())["type"] == "lifespan.shutdown"
-        log.append("inner shutdown")
-        try:
-            await on_shutdown()
-        except Exception as exc:
-            await send({"type": "lifespan.shutdown.failed", "message": f"inner said {exc}"})
-            return
-        await send({"type": "lifespan.shutdown.complete"})
-
-    return app
-
-
-def http_scope(**extra: Any) -> Scope:
-    return {"type": "http", "method": "GET", "path": "/", "headers": [], **extra}
-
-
-async def no_receive() -> Message:
-    raise AssertionError("the app should not receive")
-
-
-async def no_send(message: Message) -> None:
-    raise AssertionError("the app should not send")

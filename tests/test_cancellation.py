@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from lazgi import LazyApp
 from lazgi._types import ASGIApp, Receive, Scope, Send
 
-from .conftest import BOUND, Resource, Server, inner_app, serve
+from .conftest import BOUND, Server, serve
+from .fakes import Resource, inner_app
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +43,7 @@ def assert_ended_truthfully(server: Server) -> None:
     )
 
 
-def composition(log: list[str], gates: Gates) -> LazyApp[ASGIApp]:
+def staged(log: list[str], gates: Gates) -> LazyApp[ASGIApp]:
     @asynccontextmanager
     async def main() -> AsyncGenerator[ASGIApp]:
         async with Resource("db", log):
@@ -65,7 +66,7 @@ def composition(log: list[str], gates: Gates) -> LazyApp[ASGIApp]:
 async def test_cancelled_during_startup_exits_what_was_entered_once(stage: str) -> None:
     log: list[str] = []
     gates = Gates(stage)
-    async with serve(composition(log, gates)) as server, anyio.create_task_group() as tasks:
+    async with serve(staged(log, gates)) as server, anyio.create_task_group() as tasks:
         tasks.start_soon(server.startup)
         await gates.reached.wait()
         server.call_scope.cancel()
@@ -119,7 +120,7 @@ async def test_cancelled_while_running_the_inner_app_unwinds_shielded_and_all_cl
 async def test_cancelled_during_teardown_the_teardown_still_completes(stage: str) -> None:
     log: list[str] = []
     gates = Gates(stage)
-    async with serve(composition(log, gates)) as server, anyio.create_task_group() as tasks:
+    async with serve(staged(log, gates)) as server, anyio.create_task_group() as tasks:
         await server.startup()
         tasks.start_soon(server.shutdown)
         await gates.reached.wait()

@@ -51,7 +51,7 @@ class Checkpoints:
             self.closed.append(name)
 
 
-def composition(points: Checkpoints) -> LazyApp[ASGIApp]:
+def checkpointed(points: Checkpoints) -> LazyApp[ASGIApp]:
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         async with points.context("inner lifespan"):
@@ -73,7 +73,7 @@ def composition(points: Checkpoints) -> LazyApp[ASGIApp]:
 async def run(target: int) -> tuple[Checkpoints, list[Message]]:
     """One lifespan, startup then shutdown, cancelled at checkpoint `target`."""
     points = Checkpoints(target)
-    app = composition(points)
+    app = checkpointed(points)
     sent: list[Message] = []
     to_app, inbox = anyio.create_memory_object_stream[Message](2)
     ended = anyio.Event()

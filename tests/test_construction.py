@@ -15,7 +15,8 @@ from starlette.applications import Starlette
 from lazgi import LazyApp
 from lazgi._types import ASGIApp
 
-from .conftest import inner_app, serve
+from .conftest import serve
+from .fakes import inner_app
 
 
 def test_a_non_callable_factory_is_a_type_error_at_construction() -> None:

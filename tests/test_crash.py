@@ -25,7 +25,8 @@ import lazgi
 from lazgi import LazyApp, NotStartedError, ShutdownError
 from lazgi._types import ASGIApp, Receive, Scope, Send
 
-from .conftest import BOUND, Resource, http_scope, inner_app, no_receive, no_send, serve
+from .conftest import BOUND, serve
+from .fakes import Resource, http_scope, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
 

@@ -3,7 +3,7 @@ awaits, after every opened context was closed in reverse order; none is raised a
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,45 +13,12 @@ import pytest
 from lazgi import LazyApp, NotStartedError, StartupError
 from lazgi._types import ASGIApp, Message, Receive, Scope, Send
 
-from .conftest import Resource, http_scope, inner_app, no_receive, no_send, serve
+from .conftest import serve
+from .fakes import Composition, http_scope, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 0.05
-
-
-class Scenario:
-    """A composition root with two resources, and knobs to make each step fail."""
-
-    def __init__(self) -> None:
-        self.log: list[str] = []
-        self.db = Resource("db", self.log)
-        self.http = Resource("http", self.log)
-        self.seen_at_yield: list[str] = []
-
-    def factory(
-        self,
-        *,
-        enter: Callable[[], Any] | None = None,
-        exit: Callable[[], Any] | None = None,
-        app: ASGIApp | None = None,
-        yields: object = None,
-    ) -> Callable[[], Any]:
-        @asynccontextmanager
-        async def main() -> AsyncGenerator[Any]:
-            async with self.db, self.http:
-                if enter is not None:
-                    await enter()
-                try:
-                    yield yields if yields is not None else (app or inner_app(self.log))
-                except BaseException as exc:
-                    self.seen_at_yield.append(type(exc).__name__)
-                    raise
-                finally:
-                    if exit is not None:
-                        await exit()
-
-        return main
 
 
 async def fail(text: str) -> None:
@@ -109,17 +76,17 @@ STARTUP_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = 
 @pytest.mark.parametrize("name", STARTUP_FAILURES)
 async def test_startup_failure_closes_what_was_opened_then_reports_failed_once(name: str) -> None:
     knobs, options, words = STARTUP_FAILURES[name]
-    scenario = Scenario()
-    app = LazyApp(scenario.factory(**knobs), **options)
-    async with serve(app, log=scenario.log) as server:
+    root = Composition(**knobs)
+    app = LazyApp(root.main, **options)
+    async with serve(app, log=root.log) as server:
         reply = await server.startup()
     assert reply["type"] == "lifespan.startup.failed"
     for word in words:
         assert word in reply["message"]
     assert server.sent == [reply]
-    assert scenario.log[:2] == ["db open", "http open"]
-    assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
-    assert (scenario.db.exited, scenario.http.exited) == (1, 1)
+    assert root.log[:3] == ["factory enter", "db open", "http open"]
+    assert root.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
+    assert (root.db.exited, root.http.exited) == (1, 1)
     assert server.returned
     assert not server.cancelled_after_final_message
     with pytest.raises(NotStartedError, match="failed to start"):
@@ -127,8 +94,8 @@ async def test_startup_failure_closes_what_was_opened_then_reports_failed_once(n
 
 
 async def test_startup_timeout_in_the_factory_cancels_its_enter_and_reports_which_stage() -> None:
-    scenario = Scenario()
-    app = LazyApp(scenario.factory(enter=anyio.sleep_forever), startup_timeout=TIMEOUT)
+    root = Composition(enter=anyio.sleep_forever)
+    app = LazyApp(root.main, startup_timeout=TIMEOUT)
     async with serve(app) as server:
         reply = await server.startup()
     assert reply == {
@@ -137,21 +104,21 @@ async def test_startup_timeout_in_the_factory_cancels_its_enter_and_reports_whic
         "make the startup faster or raise startup_timeout",
     }
     # Like any anyio timeout, it cancels the factory's enter, which unwinds its own contexts.
-    assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
+    assert (root.db.exit_calls, root.http.exit_calls) == (1, 1)
     assert server.returned
 
 
 async def test_the_factory_sees_the_inner_failure_thrown_in_at_its_yield() -> None:
-    scenario = Scenario()
-    factory = scenario.factory(app=inner_app([], on_startup=lambda: fail("boom")))
+    root = Composition(app=inner_app([], on_startup=lambda: fail("boom")))
+    factory = root.main
     async with serve(LazyApp(factory)) as server:
         await server.startup()
-    assert scenario.seen_at_yield == ["StartupError"]
+    assert root.seen_at_yield == ["StartupError"]
 
 
 async def test_send_of_startup_failed_raising_propagates_as_under_hypercorn() -> None:
-    scenario = Scenario()
-    app = LazyApp(scenario.factory(enter=raise_value_error))
+    root = Composition(enter=raise_value_error)
+    app = LazyApp(root.main)
 
     class LifespanFailureError(Exception):
         pass
@@ -164,7 +131,7 @@ async def test_send_of_startup_failed_raising_propagates_as_under_hypercorn() ->
 
     with pytest.raises(LifespanFailureError, match="ValueError: no database"):
         await app({"type": "lifespan", "state": {}}, receive, send)
-    assert scenario.db.exited == 1
+    assert root.db.exited == 1
 
 
 SHUTDOWN_FAILURES: dict[str, tuple[dict[str, Any], dict[str, Any], list[str]]] = {
@@ -204,24 +171,24 @@ async def test_shutdown_failure_runs_every_teardown_step_then_reports_failed_onc
     name: str,
 ) -> None:
     knobs, options, words = SHUTDOWN_FAILURES[name]
-    scenario = Scenario()
-    app = LazyApp(scenario.factory(**knobs), **options)
-    async with serve(app, log=scenario.log) as server:
+    root = Composition(**knobs)
+    app = LazyApp(root.main, **options)
+    async with serve(app, log=root.log) as server:
         assert await server.startup() == {"type": "lifespan.startup.complete"}
         reply = await server.shutdown()
     assert reply["type"] == "lifespan.shutdown.failed"
     for word in words:
         assert word in reply["message"]
     assert server.sent == [{"type": "lifespan.startup.complete"}, reply]
-    assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.shutdown.failed"]
-    assert (scenario.db.exited, scenario.http.exited) == (1, 1)
+    assert root.log[-3:] == ["http close", "db close", "server got lifespan.shutdown.failed"]
+    assert (root.db.exited, root.http.exited) == (1, 1)
     assert server.returned
     assert not server.cancelled_after_final_message
 
 
 async def test_shutdown_timeout_in_the_factory_exit_cancels_it_and_reports_which_stage() -> None:
-    scenario = Scenario()
-    app = LazyApp(scenario.factory(exit=anyio.sleep_forever), shutdown_timeout=TIMEOUT)
+    root = Composition(exit=anyio.sleep_forever)
+    app = LazyApp(root.main, shutdown_timeout=TIMEOUT)
     async with serve(app) as server:
         await server.startup()
         reply = await server.shutdown()
@@ -230,7 +197,7 @@ async def test_shutdown_timeout_in_the_factory_exit_cancels_it_and_reports_which
         "message": f"shutdown_timeout ({TIMEOUT} s) passed while exiting the factory; "
         "make the shutdown faster or raise shutdown_timeout",
     }
-    assert (scenario.db.exit_calls, scenario.http.exit_calls) == (1, 1)
+    assert (root.db.exit_calls, root.http.exit_calls) == (1, 1)
     assert server.returned
 
 
@@ -261,22 +228,22 @@ async def test_startup_failed_then_waiting_is_reported_once_the_factory_closed()
         await send({"type": "lifespan.startup.failed", "message": "no schema"})
         await anyio.sleep_forever()
 
-    scenario = Scenario()
-    async with serve(LazyApp(scenario.factory(app=inner)), log=scenario.log) as server:
+    root = Composition(app=inner)
+    async with serve(LazyApp(root.main), log=root.log) as server:
         reply = await server.startup()
     assert reply == {
         "type": "lifespan.startup.failed",
         "message": "the app sent lifespan.startup.failed: no schema",
     }
-    assert scenario.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
+    assert root.log[-3:] == ["http close", "db close", "server got lifespan.startup.failed"]
 
 
 async def test_a_startup_timeout_before_the_inner_app_receives_is_a_startup_failure() -> None:
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         await anyio.sleep_forever()  # hangs before its first receive()
 
-    scenario = Scenario()
-    app = LazyApp(scenario.factory(app=inner), startup_timeout=TIMEOUT)
+    root = Composition(app=inner)
+    app = LazyApp(root.main, startup_timeout=TIMEOUT)
     async with serve(app) as server:
         reply = await server.startup()
     assert reply["type"] == "lifespan.startup.failed"

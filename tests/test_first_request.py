@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 
 from lazgi import LazyApp, NotStartedError
 
-from .conftest import Resource, serve
+from .conftest import serve
+from .fakes import Resource
 
 pytestmark = pytest.mark.anyio
 

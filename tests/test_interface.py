@@ -15,7 +15,8 @@ from hypercorn.utils import is_asgi
 from lazgi import LazyApp, NotStartedError
 from lazgi._types import Receive, Scope, Send
 
-from .conftest import http_scope, inner_app, no_receive, no_send, serve
+from .conftest import serve
+from .fakes import http_scope, inner_app, no_receive, no_send
 
 
 def test_servers_detect_an_asgi3_app() -> None:

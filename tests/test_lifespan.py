@@ -3,7 +3,6 @@ sub-apps a router never starts."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,54 +17,24 @@ from starlette.routing import Route
 
 from lazgi import LazyApp, ShutdownError, StartupError, lifespan
 from lazgi._lifespan import describe
-from lazgi._types import ASGIApp, Message, Receive, Scope, Send
+from lazgi._types import ASGIApp, Receive, Scope, Send
 
-from .conftest import BOUND, inner_app, no_receive, no_send
+from .conftest import BOUND
+from .fakes import NORMAL, Scripted, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
 
 
-def scripted(*steps: str) -> tuple[ASGIApp, list[Any]]:
-    """A lifespan-only app that performs `steps` in order and records what it received."""
-    got: list[Any] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        got.append(scope)
-        for step in steps:
-            if step == "receive":
-                got.append((await receive())["type"])
-            elif step.startswith("send "):
-                kind, _, text = step[5:].partition(" ")
-                message: Message = {"type": kind}
-                if text:
-                    message["message"] = text
-                await send(message)
-            elif step == "sleep":
-                await anyio.sleep_forever()
-            else:
-                raise RuntimeError(step)
-
-    return app, got
-
-
-NORMAL = (
-    "receive",
-    "send lifespan.startup.complete",
-    "receive",
-    "send lifespan.shutdown.complete",
-)
-
-
 async def test_lifespan_sends_startup_in_a_spec_scope_and_shutdown_on_exit() -> None:
-    app, got = scripted(*NORMAL)
+    app = Scripted(*NORMAL)
     async with lifespan(app) as started:
-        assert got == [
+        assert app.got == [
             {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}},
             "lifespan.startup",
         ]
         assert started.app is app
-        assert started.state is got[0]["state"]
-    assert got[1:] == ["lifespan.startup", "lifespan.shutdown"]
+        assert started.state is app.got[0]["state"]
+    assert app.got[1:] == ["lifespan.startup", "lifespan.shutdown"]
 
 
 async def test_lifespan_state_reaches_requests_through_asgi_transport() -> None:
@@ -112,21 +81,21 @@ async def test_started_app_adds_a_state_copy_only_to_requests_without_one() -> N
 
 
 async def test_a_started_app_does_not_run_its_lifespan_again() -> None:
-    app, got = scripted(*NORMAL)
+    app = Scripted(*NORMAL)
     async with lifespan(app) as started, lifespan(started) as again:
         assert again.app is started
-    assert got[1:] == ["lifespan.startup", "lifespan.shutdown"]
+    assert app.got[1:] == ["lifespan.startup", "lifespan.shutdown"]
 
 
 async def test_startup_failed_raises_startup_error_with_the_apps_message_at_once() -> None:
-    app, _ = scripted("receive", "send lifespan.startup.failed no database")
+    app = Scripted("receive", "startup.failed no database")
     with anyio.fail_after(1), pytest.raises(StartupError, match="no database"):
         async with lifespan(app):
             pytest.fail("the block must not run")  # pragma: no cover
 
 
 async def test_startup_failed_then_raise_chains_the_raised_exception() -> None:
-    app, _ = scripted("receive", "send lifespan.startup.failed said so", "boom")
+    app = Scripted("receive", "startup.failed said so", "raise boom")
     with pytest.raises(StartupError, match="said so") as info:
         async with lifespan(app):
             pytest.fail("the block must not run")  # pragma: no cover
@@ -134,7 +103,7 @@ async def test_startup_failed_then_raise_chains_the_raised_exception() -> None:
 
 
 async def test_a_raise_after_the_first_receive_is_a_startup_error_chained_from_it() -> None:
-    app, _ = scripted("receive", "kaput")
+    app = Scripted("receive", "raise kaput")
     with pytest.raises(StartupError, match="raised RuntimeError: kaput during startup") as info:
         async with lifespan(app):
             pytest.fail("the block must not run")  # pragma: no cover
@@ -142,23 +111,23 @@ async def test_a_raise_after_the_first_receive_is_a_startup_error_chained_from_i
     assert str(info.value.__cause__) == "kaput"
 
 
-@pytest.mark.parametrize("steps", [(), ("no lifespan here",)])
+@pytest.mark.parametrize("steps", [(), ("raise no lifespan here",)])
 async def test_an_app_without_lifespan_support_is_yielded_anyway(steps: tuple[str]) -> None:
-    app, got = scripted(*steps)
+    app = Scripted(*steps)
     async with lifespan(app) as started:
         assert started.app is app
-    assert len(got) == 1  # called once, received nothing
+    assert len(app.got) == 1  # called once, received nothing
 
 
 async def test_shutdown_failed_raises_shutdown_error() -> None:
-    app, _ = scripted(*NORMAL[:3], "send lifespan.shutdown.failed could not flush")
+    app = Scripted(*NORMAL[:3], "shutdown.failed could not flush")
     with pytest.raises(ShutdownError, match="could not flush"):
         async with lifespan(app):
             pass
 
 
 async def test_a_raise_during_shutdown_is_a_shutdown_error_chained_from_it() -> None:
-    app, _ = scripted(*NORMAL[:3], "kaput")
+    app = Scripted(*NORMAL[:3], "raise kaput")
     with pytest.raises(ShutdownError, match="RuntimeError: kaput during shutdown") as info:
         async with lifespan(app):
             pass
@@ -166,15 +135,15 @@ async def test_a_raise_during_shutdown_is_a_shutdown_error_chained_from_it() -> 
 
 
 async def test_when_the_block_raises_shutdown_runs_and_the_block_error_propagates() -> None:
-    app, got = scripted(*NORMAL)
+    app = Scripted(*NORMAL)
     with pytest.raises(KeyError, match="from the block"):
         async with lifespan(app):
             raise KeyError("from the block")
-    assert got[1:] == ["lifespan.startup", "lifespan.shutdown"]
+    assert app.got[1:] == ["lifespan.startup", "lifespan.shutdown"]
 
 
 async def test_when_the_block_and_the_shutdown_fail_the_block_error_carries_a_note() -> None:
-    app, _ = scripted(*NORMAL[:3], "send lifespan.shutdown.failed could not flush")
+    app = Scripted(*NORMAL[:3], "shutdown.failed could not flush")
     with pytest.raises(KeyError) as info:
         async with lifespan(app):
             raise KeyError("from the block")
@@ -182,7 +151,7 @@ async def test_when_the_block_and_the_shutdown_fail_the_block_error_carries_a_no
 
 
 async def test_startup_timeout_raises_startup_error_naming_it() -> None:
-    app, _ = scripted("receive", "sleep")
+    app = Scripted("receive", "hang")
     with pytest.raises(
         StartupError,
         match=r"startup_timeout \(0\.05 s\) passed while the app handled lifespan\.startup",
@@ -192,7 +161,7 @@ async def test_startup_timeout_raises_startup_error_naming_it() -> None:
 
 
 async def test_shutdown_timeout_raises_shutdown_error_naming_it() -> None:
-    app, _ = scripted(*NORMAL[:2], "receive", "sleep")
+    app = Scripted(*NORMAL[:2], "receive", "hang")
     with pytest.raises(
         ShutdownError,
         match=r"shutdown_timeout \(0\.05 s\) passed while the app handled lifespan\.shutdown",
@@ -202,48 +171,10 @@ async def test_shutdown_timeout_raises_shutdown_error_naming_it() -> None:
 
 
 async def test_an_app_that_returns_without_answering_startup_is_a_startup_error() -> None:
-    app, _ = scripted("receive")
+    app = Scripted("receive")
     with pytest.raises(StartupError, match=r"returned after receiving lifespan\.startup"):
         async with lifespan(app):
             pytest.fail("the block must not run")  # pragma: no cover
-
-
-MISBEHAVIOUR = {
-    "sends startup.complete twice": (
-        (*NORMAL[:2], "send lifespan.startup.complete"),
-        ShutdownError,
-        "sent 'lifespan.startup.complete' while the lifespan protocol expected nothing",
-    ),
-    "sends shutdown.complete during startup": (
-        ("receive", "send lifespan.shutdown.complete"),
-        StartupError,
-        "expected lifespan.startup.complete or lifespan.startup.failed",
-    ),
-    "sends an unknown message type": (
-        ("receive", "send lifespan.hello"),
-        StartupError,
-        "sent 'lifespan.hello'",
-    ),
-    "receives again before answering startup": (
-        ("receive", "receive"),
-        StartupError,
-        "receive() again before completing lifespan.startup",
-    ),
-    "receives after shutdown": (
-        (*NORMAL[:3], "receive"),
-        ShutdownError,
-        "receive() after lifespan.shutdown",
-    ),
-}
-
-
-@pytest.mark.parametrize("name", MISBEHAVIOUR)
-async def test_a_misbehaving_app_fails_clearly_instead_of_hanging(name: str) -> None:
-    steps, error, words = MISBEHAVIOUR[name]
-    app, _ = scripted(*steps)
-    with anyio.fail_after(1), pytest.raises(error, match=re.escape(words)):
-        async with lifespan(app):
-            await anyio.lowlevel.checkpoint()
 
 
 async def test_a_failure_message_may_be_missing() -> None:
@@ -325,11 +256,11 @@ class TestAFinalAnswerEndsTheEvent:
         assert log == ["cancelled where it waited"]
 
     async def test_a_startup_timeout_before_the_first_receive_is_a_startup_failure(self) -> None:
-        app, got = scripted("sleep")  # hangs before it ever receives
+        app = Scripted("hang")  # hangs before it ever receives
         with pytest.raises(
             StartupError,
             match=r"startup_timeout \(0\.05 s\) passed while the app handled lifespan\.startup",
         ):
             async with lifespan(app, startup_timeout=0.05):
                 pytest.fail("an app that hung is not served as one without lifespan")
-        assert len(got) == 1  # the scope only: it never received
+        assert len(app.got) == 1  # the scope only: it never received

@@ -13,7 +13,8 @@ import pytest
 from lazgi import LazyApp, NotStartedError
 from lazgi._types import ASGIApp, Receive, Scope, Send
 
-from .conftest import Resource, http_scope, inner_app, no_receive, no_send, serve
+from .conftest import serve
+from .fakes import Resource, http_scope, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,8 @@ import pytest
 from lazgi import LazyApp
 from lazgi._types import ASGIApp
 
-from .conftest import Resource, inner_app, serve
+from .conftest import serve
+from .fakes import Resource, inner_app
 
 pytestmark = pytest.mark.anyio
 

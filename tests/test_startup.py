@@ -12,25 +12,15 @@ import pytest
 from lazgi import LazyApp
 from lazgi._types import ASGIApp, Receive, Scope, Send
 
-from .conftest import Resource, inner_app, serve
+from .conftest import serve
+from .fakes import Composition, inner_app
 
 pytestmark = pytest.mark.anyio
 
 
-def composition(log: list[str], app: ASGIApp | None = None) -> Any:
-    @asynccontextmanager
-    async def main() -> AsyncGenerator[ASGIApp]:
-        log.append("factory enter")
-        async with Resource("db", log):
-            yield app or inner_app(log)
-        log.append("factory exit")
-
-    return main
-
-
 async def test_nothing_is_built_at_construction_or_before_lifespan_startup() -> None:
-    log: list[str] = []
-    app = LazyApp(composition(log))
+    root = Composition()
+    app, log = LazyApp(root.main), root.log
     assert log == []
     async with serve(app, log=log) as server:
         await server.wait_receiving()
@@ -40,12 +30,14 @@ async def test_nothing_is_built_at_construction_or_before_lifespan_startup() -> 
 
 
 async def test_startup_enters_factory_then_inner_startup_then_reports_complete() -> None:
-    log: list[str] = []
-    async with serve(LazyApp(composition(log)), log=log) as server:
+    root = Composition()
+    log = root.log
+    async with serve(LazyApp(root.main), log=log) as server:
         assert await server.startup() == {"type": "lifespan.startup.complete"}
         assert log == [
             "factory enter",
             "db open",
+            "http open",
             "inner startup",
             "server got lifespan.startup.complete",
         ]
@@ -165,7 +157,8 @@ async def test_an_awaitable_factory_result_is_awaited_inside_the_lifespan() -> N
 
 @pytest.mark.parametrize("how", ["raises", "returns"])
 async def test_inner_app_without_lifespan_support_still_starts_and_serves(how: str) -> None:
-    log: list[str] = []
+    root = Composition()
+    log = root.log
 
     async def no_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -174,7 +167,8 @@ async def test_inner_app_without_lifespan_support_still_starts_and_serves(how: s
             return
         log.append(f"served {scope['type']}")
 
-    app = LazyApp(composition(log, no_lifespan))
+    root.app = no_lifespan
+    app = LazyApp(root.main)
     async with serve(app, log=log) as server:
         assert await server.startup() == {"type": "lifespan.startup.complete"}
         await app({"type": "http"}, server.receive, server.send)
@@ -182,8 +176,10 @@ async def test_inner_app_without_lifespan_support_still_starts_and_serves(how: s
     assert log == [
         "factory enter",
         "db open",
+        "http open",
         "server got lifespan.startup.complete",
         "served http",
+        "http close",
         "db close",
         "factory exit",
         "server got lifespan.shutdown.complete",

@@ -32,7 +32,7 @@ from starlette.routing import Route
 import lazgi
 from lazgi import LazyApp
 
-from ..conftest import Resource
+from ..fakes import Resource
 
 Build = Callable[[Resource, list[str]], Any]
 
