@@ -33,8 +33,8 @@ class Lifespan:
     without being asked to stop (it has no lifespan support, or nothing to stop), one after the
     other once its call has ended. A failed startup calls neither. The app answers each event
     exactly once: anything else it sends, and a receive() past the protocol's end, raises inside
-    the app, so it fails instead of hanging. A final answer (startup.failed, shutdown.*) ends the
-    event: an app still running after it is cancelled where it waits. If a hook raises (the
+    the app, so it fails instead of hanging. A failure answer (startup.failed, shutdown.failed)
+    ends the event: an app still running after it is cancelled where it waits. If a hook raises (the
     caller was cancelled, or its own context failed), the app is interrupted: the exception
     reaches it where it waits, its cleanup runs shielded, bounded by the shutdown timeout, and
     whatever it answers then is its reaction, not a protocol error. What went wrong ends up in
@@ -180,7 +180,10 @@ class Lifespan:
             self.started = True
             self.cancel_scope.deadline = float("inf")
             await self._hook(self._on_started)
-        else:  # a final answer ends the event: if the app goes on, it is cancelled where it waits
+        elif message["type"].endswith(".failed"):
+            # A failure ends the event: if the app goes on, it is cancelled where it waits.
+            # (After shutdown.complete an app returns; one that blocks instead is bounded by
+            # shutdown_timeout, like any slow shutdown: cancelling here costs every cycle.)
             self.cancel_scope.cancel()
 
 
