@@ -10,15 +10,15 @@ import sys
 from contextlib import nullcontext
 from typing import Any
 
-from . import subjects
+from . import trivial
 from .lifespans import started
 
 
 async def main(name: str, count: int) -> None:
-    app = subjects.PER_REQUEST[name]()
+    app = trivial.PER_REQUEST[name]()
     scope: dict[str, Any] = {"type": "http", "state": {}}
-    receive, send = subjects.nothing_received, subjects.nothing_sent
-    async with started(app) if name in subjects.WITH_LIFESPAN else nullcontext():
+    receive, send = trivial.nothing_received, trivial.nothing_sent
+    async with started(app) if name in trivial.WITH_LIFESPAN else nullcontext():
         for _ in range(count):
             await app(scope, receive, send)
 
