@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ._errors import NotStartedError
 from ._first_request import Starter
@@ -113,13 +113,22 @@ class LazyApp(Generic[AppT]):
             raise self._not_started("the app")
         return cast(AppT, self._app)
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    def _route(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # The hot path: one check, then the inner app's own coroutine, handed to the server to
         # await, so that no frame of LazyApp's stays between them. `_forward` is the inner app
         # while it runs. See `_answers_asgi3` for how servers still see a coroutine function.
         if scope["type"] != "lifespan":
             return self._forward(scope, receive, send)
         return self._relay(scope, receive, send)
+
+    if TYPE_CHECKING:
+        # What type checkers see: an ASGI app, an async callable, so that LazyApp fits every
+        # server's and adapter's protocol, those that ask for `async def __call__` (Mangum's)
+        # too. What runs is `_route`, which returns the inner app's coroutine without one of
+        # its own.
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+    else:
+        __call__ = _route
 
     async def _answers_asgi3(self, scope: Scope, receive: Receive, send: Send) -> None:
         """What `app.__call__` is, as an instance attribute. Servers tell ASGI 3 from ASGI 2 and

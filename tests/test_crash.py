@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import AsyncGenerator, Coroutine, Generator
+from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
-from typing import Any, cast
 
 import anyio
 import httpx
@@ -99,7 +98,7 @@ def crashes_when(crash: anyio.Event, error: str) -> ASGIApp:
 def crashed_request_error(app: LazyApp[ASGIApp]) -> str:
     """What a request gets from a crashed app: asserts it is NotStartedError, returns its text."""
     with pytest.raises(NotStartedError) as info:
-        cast(Coroutine[Any, Any, None], app(http_scope(), no_receive, no_send)).send(None)
+        app(http_scope(), no_receive, no_send).send(None)
     return str(info.value)
 
 

@@ -45,3 +45,17 @@ async def started() -> None:
     async with lifespan(Starlette()) as app:
         assert_type(app, StartedApp[Starlette])
         assert_type(app.app, Starlette)
+
+
+def fits_every_asgi_protocol(app: LazyApp[Starlette]) -> None:
+    """A LazyApp is accepted where servers and adapters ask for an ASGI app: an awaitable-
+    returning callable (uvicorn, Starlette), or an `async def __call__` (Mangum)."""
+    from mangum import Mangum
+    from starlette.types import ASGIApp
+    from uvicorn import Config
+
+    def serve(app: ASGIApp) -> None: ...
+
+    serve(app)
+    Config(app)
+    Mangum(app, lifespan="off")
