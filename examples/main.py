@@ -109,16 +109,17 @@ async def main() -> AsyncGenerator[FastAPI]:
     """The composition root: open the resources, build the app with them, close them after."""
     url = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///notes.db")
     stats = Stats()
-    to_indexer, new_notes = anyio.create_memory_object_stream[Note](100)
     async with (
         open_engine(url) as engine,
         httpx.AsyncClient(timeout=10) as http,
         anyio.create_task_group() as tasks,
-        to_indexer,
     ):
+        # Made here, once nothing can fail before each end has its owner.
+        to_indexer, new_notes = anyio.create_memory_object_stream[Note](100)
         tasks.start_soon(index, new_notes, stats)
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
-        yield create_app(sessions, http, to_indexer, stats)
+        async with to_indexer:
+            sessions = async_sessionmaker(engine, expire_on_commit=False)
+            yield create_app(sessions, http, to_indexer, stats)
 
 
 app = LazyApp(main)
