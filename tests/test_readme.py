@@ -25,15 +25,19 @@ def readme_namespace() -> dict[str, Any]:
 
 
 NAMESPACE = readme_namespace()
-TESTS = {
-    name: test
-    for name, test in NAMESPACE.items()
-    if name.startswith("test_") and inspect.iscoroutinefunction(test)
-}
+DEFINED = {name: test for name, test in NAMESPACE.items() if name.startswith("test_")}
+TESTS = {name: test for name, test in DEFINED.items() if inspect.iscoroutinefunction(test)}
+SYNC_TESTS = {name: test for name, test in DEFINED.items() if name not in TESTS}
 
 
 def test_the_readme_defines_its_tests() -> None:
-    assert set(TESTS) == {"test_home", "test_home_with_a_fake_client"}
+    assert set(TESTS) == {
+        "test_home",
+        "test_home_with_a_fake_client",
+        "test_websocket_sees_the_lifespan_state",
+        "test_home_with_lifespan_manager",
+    }
+    assert set(SYNC_TESTS) == {"test_home_with_testclient"}  # on trio: tests/recipes/
 
 
 @pytest.mark.anyio
@@ -41,6 +45,12 @@ def test_the_readme_defines_its_tests() -> None:
 async def test_readme(name: str) -> None:
     test: Callable[[], Coroutine[Any, Any, None]] = TESTS[name]
     await test()
+
+
+@pytest.mark.parametrize("name", SYNC_TESTS)
+def test_readme_sync(name: str) -> None:
+    test: Callable[[], None] = SYNC_TESTS[name]
+    test()
 
 
 @pytest.mark.anyio
