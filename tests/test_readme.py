@@ -53,6 +53,14 @@ def test_readme_sync(name: str) -> None:
     test()
 
 
+def test_the_readme_shows_the_files_it_names_as_they_are() -> None:
+    """A block fenced ```python file=PATH is that file, verbatim: its test runs the file."""
+    shown = re.findall(r"^```python file=(\S+)\n(.*?)^```$", README.read_text(), re.M | re.S)
+    assert [path for path, _ in shown] == ["examples/serverless.py"]
+    for path, text in shown:
+        assert (README.parent / path).read_text() == text
+
+
 @pytest.mark.anyio
 async def test_the_readme_recipes_build_apps_that_start() -> None:
     import lazgi
