@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 HERE = Path(__file__).parent / "fixtures_session"
 TESTS = str(HERE / "session_tests.py")
+TRAP_TESTS = str(HERE / "trap_tests.py")
 
 
 def pytest_session(tmp_path: Path, *args: str) -> tuple[int, str, list[dict[str, Any]]]:
@@ -55,24 +58,20 @@ def test_one_app_per_session_and_one_per_test_on_each_backend(tmp_path: Path) ->
     assert (by["asyncio only", "asyncio"], by["asyncio only", "trio"]) == ([None], [])
 
 
-def test_the_guard_fails_a_test_parametrized_to_asyncio_that_runs_on_trio(
-    tmp_path: Path,
-) -> None:
-    status, output, lines = pytest_session(
-        tmp_path, TESTS, str(HERE / "trap_tests.py"), "-k", "session_tests or labelled_asyncio"
-    )
-    assert status == 1
-    assert "1 error" in output
-    assert "this test asked for asyncio but runs on trio" in output
-    assert "labelled asyncio" not in {line["test"] for line in lines}
+# Each trap, run after session_tests.py: the message of the guard and how many tests it fails.
+TRAPS = {
+    # a test parametrizing anyio_backend to asyncio, while session_app holds trio's loop
+    "labelled_asyncio": ("this test asked for asyncio but runs on trio", 1),
+    # a session-scoped fixture not naming anyio_backend: it holds asyncio's loop for the session
+    "unbound": ("this test asked for trio but runs on asyncio", 5),
+}
 
 
-def test_the_guard_fails_trio_tests_held_on_asyncio_by_an_unbound_session_fixture(
-    tmp_path: Path,
-) -> None:
-    status, output, lines = pytest_session(
-        tmp_path, TESTS, str(HERE / "trap_tests.py"), "-k", "session_tests or unbound"
-    )
+@pytest.mark.parametrize("trap", TRAPS)
+def test_the_guard_fails_every_test_a_trap_runs_on_another_loop(tmp_path: Path, trap: str) -> None:
+    message, failed = TRAPS[trap]
+    selected = f"session_tests or {trap}"
+    status, output, lines = pytest_session(tmp_path, TESTS, TRAP_TESTS, "-k", selected)
     assert status == 1
-    assert output.count("this test asked for trio but runs on asyncio") == 5  # every trio test
-    assert {line["asked"] for line in lines} == {"asyncio"}
+    assert output.count(message) == failed
+    assert all(line["ran"] == line["asked"] for line in lines)  # no test body ran on the wrong one
