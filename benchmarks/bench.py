@@ -204,11 +204,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# asyncio reads each socket with recv(256 KiB). When the top of glibc's heap has less free than
-# that, each read is an mmap and a munmap, two page faults: 15% fewer requests/s. Which server
-# process lands there depends on unrelated heap layout (python/cpython#85451). A top pad of
-# 1 MiB keeps both out of it, and the page faults per request, measured, show that it did.
-SERVER_ENV = {**os.environ, "MALLOC_TOP_PAD_": str(1 << 20)}
+# asyncio reads each socket with recv(256 KiB). Whether glibc serves that from the heap or
+# with an mmap and a munmap (two page faults: 10-15% fewer requests/s) depends on unrelated heap
+# layout (python/cpython#85451); a top pad of 1 MiB kept both servers out of it only until the
+# modules imported changed. A fixed mmap threshold above 256 KiB and a trim threshold that never
+# gives the top back keep every read on the heap, whatever the layout; the page-fault row shows it.
+SERVER_ENV = {
+    **os.environ,
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 24),
+}
 
 
 def minor_faults(pid: int) -> int:
