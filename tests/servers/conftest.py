@@ -52,6 +52,16 @@ class Process:
         address = (host, int(port))
         self._poll(lambda: socket.create_connection(address, timeout=1).close(), OSError, "listen")
 
+    def wait_said(self, what: str, times: int, who: str = "worker") -> list[tuple[int, str]]:
+        """Poll until the apps printed `times` lines saying `what`; return them, as `said`."""
+
+        def enough() -> None:
+            if len(self.said(what, who)) < times:
+                raise LookupError(what)
+
+        self._poll(enough, LookupError, f"print {times} '{who} PID: {what}' lines")
+        return self.said(what, who)
+
     def _poll(self, attempt: Callable[[], object], refused: type[Exception], what: str) -> None:
         deadline = time.monotonic() + START_BOUND
         while time.monotonic() < deadline:

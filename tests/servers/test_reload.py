@@ -5,13 +5,11 @@ before the new process opens its own."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from .conftest import START_BOUND, server
+from .conftest import server
 
 
 def test_a_reload_closes_the_old_engine_once_and_the_new_process_serves(tmp_path: Path) -> None:
@@ -29,15 +27,10 @@ def test_a_reload_closes_the_old_engine_once_and_the_new_process_serves(tmp_path
         [(old, _)] = process.said("opened engine", who="notes")
 
         (watched / "settings.py").write_text("VERSION = 2\n")
-        deadline = time.monotonic() + START_BOUND
-        while len(process.said("opened engine", who="notes")) < 2:
-            if time.monotonic() > deadline:
-                pytest.fail(f"no new process opened an engine:\n{process.text()}")
-            time.sleep(0.05)  # polling with a bound, not synchronising
+        [_, (new, _)] = process.wait_said("opened engine", 2, who="notes")
         process.wait_ready()
         stats = httpx.get(f"{process.url}stats").json()
         notes = httpx.get(f"{process.url}notes").json()
-        [(new, _)] = process.said("opened engine", who="notes")[1:]
         process.stop()
 
     assert new != old
