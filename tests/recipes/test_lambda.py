@@ -98,8 +98,22 @@ def container(
         asyncio.set_event_loop(None)
 
 
-def lines(capfd: pytest.CaptureFixture[str], what: str) -> int:
-    return capfd.readouterr().err.count(what)
+@pytest.fixture
+def unreachable_database(
+    container: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The container's DATABASE_URL, replaced by one in a directory that does not exist yet,
+    where SQLite cannot create its file: the factory fails, as when the database is down.
+    Create the directory to mend it."""
+    missing = tmp_path / "not yet"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{missing / 'notes.db'}")
+    return missing
+
+
+def engines(capfd: pytest.CaptureFixture[str]) -> tuple[int, int]:
+    """How many engines the notes service opened and disposed of since the last call."""
+    err = capfd.readouterr().err
+    return err.count("opened engine"), err.count("disposed engine")
 
 
 def test_the_recipe_enters_the_factory_once_for_fifty_invocations(
@@ -117,11 +131,10 @@ def test_the_recipe_enters_the_factory_once_for_fifty_invocations(
         assert len(json.loads(listed["body"])) == number + 1
         answered_by.add(id(lazy.app))
     assert len(answered_by) == 1  # one inner app answered all 50
-    out = capfd.readouterr().err
-    assert (out.count("opened engine"), out.count("disposed engine")) == (1, 0)
+    assert engines(capfd) == (1, 0)
     # Lambda never tears down; a test does, as a container's end would.
     container.run_until_complete(lazy.aclose())
-    assert lines(capfd, "disposed engine") == 1
+    assert engines(capfd) == (0, 1)
 
 
 @pytest.mark.parametrize("first_request", [False, True])
@@ -131,32 +144,25 @@ def test_mangums_default_lifespan_auto_enters_the_factory_on_every_invocation(
     handler = Mangum(LazyApp(main, start_on_first_request=first_request))  # lifespan="auto"
     for _ in range(10):
         assert handler(invocation("GET", "/notes"), CONTEXT)["statusCode"] == 200
-    out = capfd.readouterr().err
-    assert (out.count("opened engine"), out.count("disposed engine")) == (10, 10)
+    assert engines(capfd) == (10, 10)
 
 
 def test_a_failed_start_is_a_500_and_the_next_invocation_tries_again(
     container: asyncio.AbstractEventLoop,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    unreachable_database: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    missing = tmp_path / "not yet"  # SQLite cannot create a file in a missing directory
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{missing / 'notes.db'}")
     handler: Handler = runpy.run_path(str(RECIPE))["handler"]
     failed = handler(invocation("GET", "/notes"), CONTEXT)
     assert (failed["statusCode"], failed["body"]) == (500, "Internal Server Error")
     assert "LazyApp(main) failed to start: OperationalError" in caplog.text  # with the cause
-    missing.mkdir()
+    unreachable_database.mkdir()
     assert handler(invocation("GET", "/notes"), CONTEXT)["statusCode"] == 200
     container.run_until_complete(handler.app.aclose())
 
 
-def test_with_lifespan_auto_a_failed_start_raises_out_of_the_handler(
-    container: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    missing = tmp_path / "not yet"
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{missing / 'notes.db'}")
+@pytest.mark.usefixtures("unreachable_database")
+def test_with_lifespan_auto_a_failed_start_raises_out_of_the_handler() -> None:
     handler = Mangum(LazyApp(main))  # API Gateway answers an invocation that raised with 502
     with pytest.raises(LifespanFailure, match="unable to open database file"):
         handler(invocation("GET", "/notes"), CONTEXT)
