@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -90,23 +91,27 @@ async def request_overhead() -> list[Row]:
     return rows + per_request_targets("overhead", over)
 
 
-def instructions(name: str, calls: int) -> int:
-    """Instructions callgrind counts for a whole `python -m benchmarks.calls NAME CALLS`."""
+def instructions(runner: str, name: str, count: int) -> int:
+    """Instructions callgrind counts for a whole `python -m benchmarks.RUNNER NAME COUNT`."""
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-m", "benchmarks.calls", name, str(calls)],
+         sys.executable, "-m", f"benchmarks.{runner}", name, str(count)],
         capture_output=True, text=True, cwd=ROOT, check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},  # dict layouts, and so counts, repeat
     )  # fmt: skip
     return int(re.findall(r"Collected : (\d+)", done.stderr)[-1])
 
 
-def instructions_per_request(name: str) -> float:
-    """The difference between two call counts, so that startup costs cancel out. The two runs
-    go side by side: counts do not depend on timing."""
+def instructions_each(runner: str, name: str, more: int, fewer: int) -> float:
+    """The difference between two counts, per call, so that startup costs cancel out. The two
+    runs go side by side: counts do not depend on timing."""
     with ThreadPoolExecutor(2) as pool:
-        more, fewer = pool.map(instructions, [name, name], [3_000, 1_000])
-    return (more - fewer) / 2_000
+        counts = list(pool.map(instructions, [runner] * 2, [name] * 2, [more, fewer]))
+    return (counts[0] - counts[1]) / (more - fewer)
+
+
+def instructions_per_request(name: str) -> float:
+    return instructions_each("calls", name, 3_000, 1_000)
 
 
 def request_instructions() -> list[Row]:
@@ -134,10 +139,58 @@ async def per_cycle_us(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+BARE, LAZY, OLD = (
+    "Starlette started directly",
+    "LazyApp around Starlette",
+    "lazgi 0.1.0 around Starlette",
+)
+FLOOR, FLOOR_1, FLOOR_2 = (
+    "floor: the factory alone",
+    "floor in one anyio CancelScope",
+    "floor in two nested anyio CancelScopes",
+)
+
+
+def cycle_targets(measure: str, unit: str, value: dict[str, float]) -> list[Row]:
+    """The start/stop cycle's target, for `measure` (time or instructions), and what it rests on:
+    the price of one scope and of the second, nested one LazyApp enters, and LazyApp's own work
+    beside 0.1.0's once the scopes are taken out."""
+    base = value[BARE]
+    added, added_old = value[LAZY] - base, value[OLD] - base
+    scope, second = value[FLOOR_1] - value[FLOOR], value[FLOOR_2] - value[FLOOR_1]
+    own, own_old = value[LAZY] - value[FLOOR_2], value[OLD] - value[FLOOR]
+    return [
+        (
+            f"lifespan cycle{measure}: one anyio CancelScope, priced in this run",
+            f"{scope:.1f}{unit}",
+            "",
+            "",
+        ),
+        (
+            f"lifespan cycle{measure}: a second CancelScope, nested inside the factory",
+            f"{second:.1f}{unit}",
+            "",
+            "",
+        ),
+        # The restated target (issue 12): 0.1.0 had no scope to shield and bound the factory's
+        # teardown; LazyApp may add that one scope's price to 0.1.0's addition, and no more.
+        (
+            f"lifespan cycle{measure}: LazyApp's addition vs lazgi 0.1.0's plus one CancelScope",
+            f"+{added:.1f} vs +{added_old:.1f} + {scope:.1f}{unit}",
+            "no more",
+            verdict(added <= added_old + scope),
+        ),
+        (
+            f"lifespan cycle{measure}: LazyApp over its two-scope floor vs 0.1.0 over the floor",
+            f"+{own:.1f} vs +{own_old:.1f}{unit}",
+            "",
+            "",
+        ),
+    ]
+
+
 async def lifespan_cycles() -> list[Row]:
     app = subjects.starlette_app()
-    lazy = LazyApp(subjects.starlette_factory)
-    old = trivial.old_lazy_app()(subjects.starlette_factory)
 
     async def with_lifespan() -> None:
         async with lazgi.lifespan(app):
@@ -147,45 +200,16 @@ async def lifespan_cycles() -> list[Row]:
         async with LifespanManager(app):
             pass
 
-    us = await per_cycle_us(
-        {
-            "Starlette started directly": lambda: cycle(app),
-            "LazyApp around Starlette": lambda: cycle(lazy),
-            "lazgi 0.1.0 around Starlette": lambda: cycle(old),
-            "floor: the factory alone": lambda: cycle(subjects.factory_only),
-            "floor in one anyio CancelScope": lambda: cycle(subjects.factory_in_a_cancel_scope),
-            "lazgi.lifespan(Starlette)": with_lifespan,
-            "asgi-lifespan LifespanManager(Starlette)": with_manager,
-        },
-        cycles=2_000,
-    )
-    base = us["Starlette started directly"]
+    cases: dict[str, Callable[[], Awaitable[None]]] = {
+        name: partial(cycle, make()) for name, make in subjects.CYCLE.items()
+    }
+    cases["lazgi.lifespan(Starlette)"] = with_lifespan
+    cases["asgi-lifespan LifespanManager(Starlette)"] = with_manager
+    us = await per_cycle_us(cases, cycles=2_000)
     rows: list[Row] = [
         (f"lifespan cycle: {name}", f"{value:.1f} us", "", "") for name, value in us.items()
     ]
-    added, added_old = (
-        us["LazyApp around Starlette"] - base,
-        us["lazgi 0.1.0 around Starlette"] - base,
-    )
-    scope = us["floor in one anyio CancelScope"] - us["floor: the factory alone"]
-    rows.append(
-        (
-            "lifespan cycle: one anyio CancelScope, priced in this run",
-            f"{scope:.1f} us",
-            "",
-            "",
-        )
-    )
-    # The restated target (issue 12): 0.1.0 had no scope to shield and bound the factory's
-    # teardown; LazyApp may add that one scope's price to 0.1.0's addition, and no more.
-    rows.append(
-        (
-            "lifespan cycle: LazyApp's addition vs lazgi 0.1.0's plus one CancelScope",
-            f"+{added:.1f} us vs +{added_old:.1f} + {scope:.1f} us",
-            "no more",
-            verdict(added <= added_old + scope),
-        )
-    )
+    rows += cycle_targets("", " us", us)
     ours, theirs = us["lazgi.lifespan(Starlette)"], us["asgi-lifespan LifespanManager(Starlette)"]
     rows.append(
         (
@@ -196,6 +220,17 @@ async def lifespan_cycles() -> list[Row]:
         )
     )
     return rows
+
+
+def cycle_instructions() -> list[Row]:
+    if shutil.which("valgrind") is None:
+        return [("lifespan cycle: instructions (callgrind)", "valgrind not installed", "", "")]
+    counts = {name: instructions_each("cycles", name, 600, 200) for name in subjects.CYCLE}
+    rows: list[Row] = [
+        (f"lifespan cycle: {name}, instructions", f"{count:.0f}", "", "")
+        for name, count in counts.items()
+    ]
+    return rows + cycle_targets(", instructions", "k", {k: v / 1000 for k, v in counts.items()})
 
 
 def free_port() -> int:
@@ -347,6 +382,7 @@ def main() -> None:
     rows += asyncio.run(request_overhead())
     rows += request_instructions()
     rows += anyio.run(lifespan_cycles)
+    rows += cycle_instructions()
     rows += end_to_end()
     rows += anyio.run(soak)
     rows += import_times()

@@ -3,8 +3,9 @@ started and stopped directly, through LazyApp, through lazgi 0.1.0 and through t
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -14,6 +15,8 @@ from starlette.routing import Route
 
 from lazgi import LazyApp
 from lazgi._types import Receive, Scope, Send
+
+from . import trivial
 
 
 def starlette_app() -> Starlette:
@@ -40,6 +43,30 @@ async def factory_in_a_cancel_scope(scope: Scope, receive: Receive, send: Send) 
     factory's exit: the difference from the floor is what that scope costs."""
     with anyio.CancelScope():
         await factory_only(scope, receive, send)
+
+
+async def factory_and_app_in_cancel_scopes(scope: Scope, receive: Receive, send: Send) -> None:
+    """The floor inside the two cancel scopes LazyApp enters: the first around the factory, the
+    second inside it, around the app's lifespan call, where it shields the app's cleanup from a
+    cancellation by the factory's own task group (the crash issue). The difference from the
+    one-scope floor is what the second costs."""
+    with anyio.CancelScope():
+        async with starlette_factory() as app:
+            with anyio.CancelScope():
+                await app(scope, receive, send)
+
+
+# The start/stop cycle's subjects, each built only when asked for: lazgi 0.1.0 exists only in
+# make bench's environment. `benchmarks.bench` times them; `benchmarks.cycles` runs one under
+# callgrind.
+CYCLE: dict[str, Callable[[], Any]] = {
+    "Starlette started directly": starlette_app,
+    "LazyApp around Starlette": lambda: LazyApp(starlette_factory),
+    "lazgi 0.1.0 around Starlette": lambda: trivial.old_lazy_app()(starlette_factory),
+    "floor: the factory alone": lambda: factory_only,
+    "floor in one anyio CancelScope": lambda: factory_in_a_cancel_scope,
+    "floor in two nested anyio CancelScopes": lambda: factory_and_app_in_cancel_scopes,
+}
 
 
 # For the servers in the end-to-end benchmark: `uvicorn benchmarks.subjects:bare_starlette`.
