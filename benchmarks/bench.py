@@ -34,6 +34,7 @@ from lazgi import LazyApp
 
 from . import subjects, trivial
 from .lifespans import cycle, started
+from .subjects import BARE, FLOOR, FLOOR_1, FLOOR_2, LAZY, OLD
 
 ROOT = Path(__file__).parents[1]
 Row = tuple[str, str, str, str]  # what, measured, target, verdict
@@ -137,18 +138,6 @@ async def per_cycle_us(
                 await run()
             samples[name].append((time.perf_counter() - started) / cycles * 1e6)
     return {name: statistics.median(values) for name, values in samples.items()}
-
-
-BARE, LAZY, OLD = (
-    "Starlette started directly",
-    "LazyApp around Starlette",
-    "lazgi 0.1.0 around Starlette",
-)
-FLOOR, FLOOR_1, FLOOR_2 = (
-    "floor: the factory alone",
-    "floor in one anyio CancelScope",
-    "floor in two nested anyio CancelScopes",
-)
 
 
 def cycle_targets(measure: str, unit: str, value: dict[str, float]) -> list[Row]:

@@ -59,13 +59,23 @@ async def factory_and_app_in_cancel_scopes(scope: Scope, receive: Receive, send:
 # The start/stop cycle's subjects, each built only when asked for: lazgi 0.1.0 exists only in
 # make bench's environment. `benchmarks.bench` times them; `benchmarks.cycles` runs one under
 # callgrind.
+BARE, LAZY, OLD = (
+    "Starlette started directly",
+    "LazyApp around Starlette",
+    "lazgi 0.1.0 around Starlette",
+)
+FLOOR, FLOOR_1, FLOOR_2 = (
+    "floor: the factory alone",
+    "floor in one anyio CancelScope",
+    "floor in two nested anyio CancelScopes",
+)
 CYCLE: dict[str, Callable[[], Any]] = {
-    "Starlette started directly": starlette_app,
-    "LazyApp around Starlette": lambda: LazyApp(starlette_factory),
-    "lazgi 0.1.0 around Starlette": lambda: trivial.old_lazy_app()(starlette_factory),
-    "floor: the factory alone": lambda: factory_only,
-    "floor in one anyio CancelScope": lambda: factory_in_a_cancel_scope,
-    "floor in two nested anyio CancelScopes": lambda: factory_and_app_in_cancel_scopes,
+    BARE: starlette_app,
+    LAZY: lambda: LazyApp(starlette_factory),
+    OLD: lambda: trivial.old_lazy_app()(starlette_factory),
+    FLOOR: lambda: factory_only,
+    FLOOR_1: lambda: factory_in_a_cancel_scope,
+    FLOOR_2: lambda: factory_and_app_in_cancel_scopes,
 }
 
 
