@@ -141,7 +141,9 @@ class LazyApp(Generic[AppT]):
         if self._start_on_first_request:
             starter = self._starter
             if starter is None and not self._busy:  # the first request: start, in a task of ours
+                # Kept before it runs: an eager task can end inside spawn() (Python 3.12+).
                 starter = self._starter = Starter(self._relay, self._starter_ended)
+                starter.spawn()
             if starter is not None:  # started by a request: wait for the outcome, with the others
                 await starter.ready.wait()
                 if self._app is not None:

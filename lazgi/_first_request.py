@@ -26,7 +26,6 @@ class Starter:
         self._ended = ended
         self._began = False
         self._task: object = None  # asyncio keeps only weak references to tasks
-        self._spawn()
 
     async def receive(self) -> Message:
         if not self._began:
@@ -53,7 +52,9 @@ class Starter:
             self.ready.set()
             self.done.set()
 
-    def _spawn(self) -> None:
+    def spawn(self) -> None:
+        """Start the lifespan. Under asyncio's eager task factory it may run to its end, and
+        call `ended()`, before this returns."""
         import asyncio  # here, not at the top: anyio too imports its backends only when used
 
         try:

@@ -140,6 +140,24 @@ async def test_a_failed_start_fails_every_waiting_request_then_the_next_one_retr
     await app.aclose()
 
 
+async def test_a_start_that_fails_before_its_first_await_is_tried_again_by_the_next_request() -> (
+    None
+):
+    """Under asyncio's eager task factory (the asyncio-eager backend) the start task runs inside
+    create_task() up to its first suspension: a factory that fails at once ends the start
+    before LazyApp could keep a handle to it, and a kept finished start would refuse every
+    later request with the first failure."""
+    composition = Composition(failures=1)
+    app = LazyApp(composition.main, start_on_first_request=True)
+    async with client(app) as http:
+        with pytest.raises(NotStartedError, match=r"database not up yet \(call 1\)"):
+            await http.get("/")
+        assert (await http.get("/")).text == "app2"
+    assert composition.calls == 2
+    await app.aclose()
+    assert composition.log == ["db2 open", "app2 startup", "app2 shutdown", "db2 close"]
+
+
 async def test_a_request_cancelled_while_it_waits_does_not_cancel_the_start() -> None:
     composition = Composition(hold=True)
     app = LazyApp(composition.main, start_on_first_request=True)
