@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ._lifespan import ASGI_VERSION
+from ._lifespan import ASGI_VERSION, spawn
 from ._types import Message, Receive, Scope, Send
 
 
@@ -25,7 +25,7 @@ class Starter:
         self._lifespan = lifespan
         self._ended = ended
         self._began = False
-        self._task: object = None  # asyncio keeps only weak references to tasks
+        self._task: object = None
 
     async def receive(self) -> Message:
         if not self._began:
@@ -55,13 +55,4 @@ class Starter:
     def spawn(self) -> None:
         """Start the lifespan. Under asyncio's eager task factory it may run to its end, and
         call `ended()`, before this returns."""
-        import asyncio  # here, not at the top: anyio too imports its backends only when used
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio, so trio
-            import trio
-
-            trio.lowlevel.spawn_system_task(self._run)
-        else:
-            self._task = loop.create_task(self._run())
+        self._task = spawn(self._run)

@@ -1,10 +1,12 @@
 """The one primitive, `Lifespan`: run an ASGI app's lifespan in the caller's task. `lifespan()`
-is its first use, as an async context manager; LazyApp's relay (`_relay.py`) is the second."""
+is its first use, as an async context manager; LazyApp's relay (`_relay.py`) is the second.
+`spawn` starts a task that no caller owns, for `lifespan()` and for a first-request start."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
@@ -18,6 +20,11 @@ AppT = TypeVar("AppT")
 Hook = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("lazgi")
+
+STARTED = "lifespan.startup.complete"
+
+# How every report of a crash while running begins; what follows is its cause.
+CRASHED = "the app crashed while running: "
 
 # The `asgi` key of every lifespan scope lazgi makes up: for lifespan(), and for a LazyApp that
 # starts itself on a first request.
@@ -95,6 +102,10 @@ class Lifespan:
             await started()
         await running()
 
+    def _running(self) -> bool:
+        reply = self._reply
+        return not self.stopping and reply is not None and reply["type"] == STARTED
+
     def _timed_out(self) -> bool:
         return self._reply is None and anyio.current_time() >= self.cancel_scope.deadline
 
@@ -122,8 +133,9 @@ class Lifespan:
         # Ended by itself, or failed as its caller's exception stopped it: it crashed. (Anything
         # it sends then is ignored or refused, so a crash always comes with its exception.)
         crashed = self.started and (self.interrupted or not self.stopping)
-        if crashed and error is not None:
-            text = f"the app crashed while running: {describe(error)}"
+        if crashed and (error is not None or failed):
+            causes = [describe(error)] if error is not None else []
+            text = CRASHED + "; ".join([*causes, *([failed] if failed else [])])
         elif failed:
             text = failed
         elif error is not None:
@@ -170,10 +182,17 @@ class Lifespan:
         event = "lifespan.shutdown" if self.stopping else "lifespan.startup"
         expected = (f"{event}.complete", f"{event}.failed")
         if self._reply is not None or message["type"] not in expected:
+            if self._running() and message["type"] == "lifespan.shutdown.failed":
+                # Unasked, while it runs: the app reports its own crash (Starlette does when its
+                # lifespan fails). That is its final answer; if it goes on, it is cancelled.
+                self._reply = message
+                self.cancel_scope.cancel()
+                return
             due = "nothing" if self._reply is not None else " or ".join(expected)
+            said = f" ({message['message']!r})" if message.get("message") else ""
             raise RuntimeError(
-                f"the app sent {message['type']!r} while the lifespan protocol expected {due}; "
-                "an app answers each lifespan event exactly once"
+                f"the app sent {message['type']!r}{said} while the lifespan protocol expected "
+                f"{due}; an app answers each lifespan event exactly once"
             )
         self._reply = message
         if message["type"] == "lifespan.startup.complete":
@@ -225,19 +244,23 @@ def lifespan(
 
 
 class _Block(Generic[AppT]):
-    """What `lifespan()` returns: the app's lifespan runs in a task owned here, shielded from the
-    caller's cancellation, so that the `async with` block runs while the app waits."""
+    """What `lifespan()` returns. The app's lifespan runs in a task of its own (`spawn`), owned
+    by no task group or cancel scope of the caller's, so that the block runs while the app waits
+    and the `async with` may be entered in one task and exited in another (pytest-asyncio runs a
+    fixture's setup and teardown in two). Exit waits for that task, shielded from the caller's
+    cancellation: nothing is left running."""
 
     def __init__(self, app: AppT, lifespan: Lifespan) -> None:
         self._app = app
         self._lifespan = lifespan
         self._ready = anyio.Event()  # the app started, or its lifespan ended
         self._stop = anyio.Event()
-        self._tasks = anyio.create_task_group()
+        self._done = anyio.Event()
+        self._interrupt: BaseException | None = None  # what escaped the app's lifespan
+        self._task: object = None
 
     async def __aenter__(self) -> StartedApp[AppT]:
-        await self._tasks.__aenter__()
-        self._tasks.start_soon(self._run)
+        self._task = spawn(self._run)
         try:
             await self._ready.wait()
         except BaseException:  # the caller was cancelled while the app started
@@ -265,18 +288,41 @@ class _Block(Generic[AppT]):
     async def _run(self) -> None:
         try:
             await self._lifespan.run(self._started, self._stop.wait)
+        except BaseException as exc:  # KeyboardInterrupt, say: raised in the caller instead
+            self._interrupt = exc
         finally:
             self._ready.set()
+            self._done.set()
 
     async def _started(self) -> None:
         self._ready.set()
 
     async def _close(self, *, cancel: bool = True) -> None:
         self._stop.set()
-        self._tasks.cancel_scope.shield = True  # exiting waits for the app, even if cancelled
         if cancel:
             self._lifespan.cancel_scope.cancel()
-        await self._tasks.__aexit__(None, None, None)
+        with anyio.CancelScope(shield=True):  # exiting waits for the app, even if cancelled
+            await self._done.wait()
+        if self._interrupt is not None:
+            raise self._interrupt
+
+
+def spawn(run: Callable[[], Coroutine[Any, Any, None]]) -> object:
+    """Start `run()` in a task of the running backend's own, owned by no caller's task group or
+    cancel scope, with a copy of the caller's context variables; return the handle to keep
+    (asyncio keeps only weak references to tasks). Under asyncio's eager task factory (Python
+    3.12+) `run()` may have run to its end before this returns. `run` must raise nothing: trio
+    ends the whole run for an exception from a system task."""
+    import asyncio  # here, not at the top: anyio too imports its backends only when used
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio, so trio
+        import trio
+
+        trio.lowlevel.spawn_system_task(run, context=contextvars.copy_context())
+        return None
+    return loop.create_task(run())
 
 
 def describe(exc: BaseException) -> str:

@@ -238,6 +238,14 @@ MISBEHAVIOUR = {
             "lifespan.shutdown.complete",
         ),  # once shutdown_timeout ends it
     ),
+    "reports its own crash while running (shutdown.failed unasked), then blocks": Row(
+        (*NORMAL[:2], "shutdown.failed db connection lost", "hang"),
+        (
+            "lifespan.startup.complete",
+            "lifespan.shutdown.failed: the app crashed while running: the app sent "
+            "lifespan.shutdown.failed: db connection lost",
+        ),
+    ),
     "answers startup.failed, then blocks": Row(
         ("receive", "startup.failed", "hang"),
         ("lifespan.startup.failed: the app sent lifespan.startup.failed",),

@@ -3,9 +3,10 @@ sub-apps a router never starts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -20,9 +21,10 @@ from lazgi._lifespan import describe
 from lazgi._types import ASGIApp, Receive, Scope, Send
 
 from .conftest import BOUND
-from .fakes import NORMAL, Scripted, inner_app, no_receive, no_send
+from .fakes import NORMAL, Scripted, http_scope, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 
 
 async def test_lifespan_sends_startup_in_a_spec_scope_and_shutdown_on_exit() -> None:
@@ -264,3 +266,80 @@ class TestAFinalAnswerEndsTheEvent:
             async with lifespan(app, startup_timeout=0.05):
                 pytest.fail("an app that hung is not served as one without lifespan")
         assert len(app.got) == 1  # the scope only: it never received
+
+
+async def in_a_task(call: Callable[[], Awaitable[T]]) -> T:
+    """Await `call()` in a task of its own, as pytest-asyncio runs a fixture's setup and then,
+    in another task, its teardown."""
+    results: list[T] = []
+    errors: list[Exception] = []
+
+    async def run() -> None:
+        try:
+            results.append(await call())
+        except Exception as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(run)
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+class TestEnteredInOneTaskExitedInAnother:
+    """The app's lifespan runs in a task lazgi owns, so the `async with` may be entered in one
+    task and exited in another, with every guarantee it has in one."""
+
+    async def test_a_lazy_app_holding_a_task_group_starts_serves_and_stops_once(self) -> None:
+        log: list[str] = []
+
+        @asynccontextmanager
+        async def main() -> AsyncGenerator[ASGIApp]:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.sleep_forever)  # held across the yield
+                log.append("factory enter")
+                yield inner_app(log)
+                tasks.cancel_scope.cancel()
+            log.append("factory exit")
+
+        block = lifespan(LazyApp(main))
+        started = await in_a_task(block.__aenter__)
+        await started(http_scope(), no_receive, no_send)
+        assert await in_a_task(partial(block.__aexit__, None, None, None)) is None
+        assert log == [
+            "factory enter",
+            "inner startup",
+            "inner http",
+            "inner shutdown",
+            "factory exit",
+        ]
+
+    async def test_a_startup_failure_raises_in_the_entering_task(self) -> None:
+        block = lifespan(Scripted("receive", "startup.failed no schema"))
+        with pytest.raises(StartupError, match="no schema"):
+            await in_a_task(block.__aenter__)
+
+    async def test_a_shutdown_failure_raises_in_the_exiting_task(self) -> None:
+        block = lifespan(Scripted("receive", "startup.complete", "receive", "shutdown.failed x"))
+        await in_a_task(block.__aenter__)
+        with pytest.raises(ShutdownError, match=r"lifespan\.shutdown\.failed: x"):
+            await in_a_task(partial(block.__aexit__, None, None, None))
+
+    async def test_a_cancelled_exiting_task_still_waits_for_the_whole_shutdown(self) -> None:
+        log: list[str] = []
+        finish = anyio.Event()
+
+        async def on_shutdown() -> None:
+            with anyio.CancelScope(shield=True):  # outlasts the exiting task's cancellation
+                await finish.wait()
+            log.append("shutdown finished")
+
+        block = lifespan(inner_app(log, on_shutdown=on_shutdown))
+        await in_a_task(block.__aenter__)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(block.__aexit__, None, None, None)
+            await anyio.wait_all_tasks_blocked()
+            tasks.cancel_scope.cancel()
+            finish.set()
+        assert log == ["inner startup", "inner shutdown", "shutdown finished"]

@@ -67,11 +67,8 @@ INTERRUPTS = {
 }
 
 
-@pytest.mark.parametrize("name", INTERRUPTS)
-async def test_an_interrupt_from_the_inner_app_propagates_after_closing_everything(
-    name: str,
-) -> None:
-    interrupt, where = INTERRUPTS[name]
+def interrupting(interrupt: type[BaseException], where: str) -> ASGIApp:
+    """An inner app that raises `interrupt` in its startup or in its shutdown."""
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -81,7 +78,15 @@ async def test_an_interrupt_from_the_inner_app_propagates_after_closing_everythi
         await receive()
         raise interrupt
 
-    app, root = lazy(inner)
+    return inner
+
+
+@pytest.mark.parametrize("name", INTERRUPTS)
+async def test_an_interrupt_from_the_inner_app_propagates_after_closing_everything(
+    name: str,
+) -> None:
+    interrupt, where = INTERRUPTS[name]
+    app, root = lazy(interrupting(interrupt, where))
     events = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     sent: list[Message] = []
 
@@ -97,6 +102,19 @@ async def test_an_interrupt_from_the_inner_app_propagates_after_closing_everythi
     assert [m["type"] for m in sent] == (
         [] if where == "startup" else ["lifespan.startup.complete"]
     )
+
+
+@pytest.mark.parametrize("name", INTERRUPTS)
+async def test_an_interrupt_from_the_app_propagates_out_of_lifespan_in_the_callers_task(
+    name: str,
+) -> None:
+    """lifespan() runs the app in a task of its own; what escapes it is raised in the caller."""
+    interrupt, where = INTERRUPTS[name]
+    app, root = lazy(interrupting(interrupt, where))
+    with pytest.raises(interrupt):
+        async with lifespan(app):
+            assert where == "shutdown"
+    assert (root.db.exit_calls, root.db.exited) == (1, 1)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's Cancelled cannot be raised by hand
@@ -118,3 +136,14 @@ async def test_a_cancelled_error_raised_by_the_inner_app_propagates_as_a_cancell
         await app({"type": "lifespan", "state": {}}, receive, send)
     assert (root.db.exit_calls, root.db.exited) == (1, 1)
     assert sent == []
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's Cancelled cannot be raised by hand
+async def test_a_cancelled_error_raised_by_the_app_propagates_out_of_lifespan() -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        async with lifespan(inner):
+            pytest.fail("the block must not run")  # pragma: no cover
