@@ -9,6 +9,9 @@ import anyio
 from ._lifespan import ASGI_VERSION, spawn
 from ._types import Message, Receive, Scope, Send
 
+# LazyApp's lifespan entry: it calls the last argument if the app crashes while running.
+Lifespan = Callable[[Scope, Receive, Send, Callable[[], None]], Awaitable[None]]
+
 
 class Starter:
     """The server's side of one lifespan that a LazyApp runs for itself, started by a request,
@@ -16,9 +19,7 @@ class Starter:
     group or cancel scope must be entered and exited in one task. `ready` is set once the
     startup's outcome is known; the lifespan runs until `stop` is set, then calls `ended()`."""
 
-    def __init__(
-        self, lifespan: Callable[[Scope, Receive, Send], Awaitable[None]], ended: Callable[[], None]
-    ) -> None:
+    def __init__(self, lifespan: Lifespan, ended: Callable[[], None]) -> None:
         self.ready = anyio.Event()  # the startup's outcome is known
         self.stop = anyio.Event()  # aclose() was called, or the app crashed
         self.done = anyio.Event()  # the lifespan has ended
@@ -46,7 +47,7 @@ class Starter:
     async def _run(self) -> None:
         try:
             scope = {"type": "lifespan", "asgi": ASGI_VERSION}
-            await self._lifespan(scope, self.receive, self.send)
+            await self._lifespan(scope, self.receive, self.send, self.stop.set)
         finally:
             self._ended()  # a failed start is tried again by the next request
             self.ready.set()

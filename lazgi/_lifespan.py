@@ -64,6 +64,9 @@ class Lifespan:
         self.stopping = False  # the app was given lifespan.shutdown, or was interrupted
         self.interrupted = False  # a hook raised: the app is being stopped by that exception
         self.failure: LifespanError | None = None
+        # Set by the `running` hook, if at all: when the shutdown that follows must end, instead
+        # of shutdown_timeout from then (LazyApp's relay waits for requests on the same clock).
+        self.stop_deadline: float | None = None
         self._startup_timeout = startup_timeout
         self._shutdown_timeout = shutdown_timeout
         self._received = False  # the app asked for its first event
@@ -118,8 +121,14 @@ class Lifespan:
             self.interrupted = self.stopping = True
             self._reply = None
             self.cancel_scope.shield = True
-            arm(self.cancel_scope, self._shutdown_timeout)
+            self._arm_stop()
             raise
+
+    def _arm_stop(self) -> None:
+        if self.stop_deadline is None:
+            arm(self.cancel_scope, self._shutdown_timeout)
+        else:
+            self.cancel_scope.deadline = self.stop_deadline
 
     def _judge(self, error: Exception | None) -> LifespanError | None:
         reply = self._reply
@@ -173,7 +182,7 @@ class Lifespan:
             self.cancel_scope.shield, self.cancel_scope.deadline = self._shield, float("inf")
         await self._hook(self._on_running)
         self.stopping, self._reply = True, None
-        arm(self.cancel_scope, self._shutdown_timeout)
+        self._arm_stop()
         return {"type": "lifespan.shutdown"}
 
     async def _send(self, message: Message) -> None:

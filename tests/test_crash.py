@@ -202,6 +202,98 @@ class TestWhileServing:
             "message": "the app crashed while running: ValueError: cache refresher died",
         }
 
+    async def test_an_app_reporting_its_own_crash_is_named_with_its_own_words(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Starlette sends lifespan.shutdown.failed unasked, with the error's text, when its
+        lifespan fails: each report of the crash carries that text."""
+        report = anyio.Event()
+
+        async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await report.wait()
+            await send({"type": "lifespan.shutdown.failed", "message": "lost the database"})
+
+        crashing = Crashing(inner)
+        app = LazyApp(crashing.main)
+        async with serve(app) as server:
+            await server.startup()
+            report.set()
+            await crashing.torn_down()
+            refusal = crashed_request_error(app)
+            (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+            reply = await server.shutdown()
+        cause = "the app sent lifespan.shutdown.failed: lost the database"
+        assert f"LazyApp(Crashing.main) crashed while running ({cause})" in refusal
+        assert record.getMessage() == f"LazyApp(Crashing.main) crashed while running: {cause}"
+        assert reply == {
+            "type": "lifespan.shutdown.failed",
+            "message": f"the app crashed while running: {cause}",
+        }
+
+    async def test_a_teardown_that_times_out_keeps_the_crashs_cause_and_traceback(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        crash = anyio.Event()
+        crashing = Crashing(crashes_when(crash, "cache refresher died"))
+
+        @asynccontextmanager
+        async def main() -> AsyncGenerator[ASGIApp]:
+            async with crashing.main() as inner:
+                try:
+                    yield inner
+                finally:
+                    await anyio.sleep_forever()  # a close that hangs: shutdown_timeout ends it
+
+        async with serve(LazyApp(main, shutdown_timeout=0.05)) as server:
+            await server.startup()
+            crash.set()
+            await crashing.torn_down()
+            reply = await server.shutdown()
+        (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+        cause = (
+            "ValueError: cache refresher died; shutdown_timeout (0.05 s) passed while exiting "
+            "the factory; make the shutdown faster or raise shutdown_timeout"
+        )
+        assert record.getMessage().endswith(f".main) crashed while running: {cause}")
+        assert reply["message"] == f"the app crashed while running: {cause}"
+        assert record.exc_info is not None
+        crashed = record.exc_info[1]  # the crash, raised, with its traceback: not the timeout
+        assert crashed is not None
+        assert isinstance(crashed.__cause__, ValueError)
+        assert record.exc_info[2] is not None
+
+    async def test_requests_refused_during_its_teardown_name_a_known_crash_and_its_fix(
+        self,
+    ) -> None:
+        crash, go_on = anyio.Event(), anyio.Event()
+        crashing = Crashing(crashes_when(crash, "cache refresher died"))
+        in_teardown = anyio.Event()
+
+        @asynccontextmanager
+        async def main() -> AsyncGenerator[ASGIApp]:
+            async with crashing.main() as inner:
+                try:
+                    yield inner
+                finally:
+                    in_teardown.set()
+                    await go_on.wait()
+
+        app = LazyApp(main)
+        async with serve(app) as server:
+            await server.startup()
+            crash.set()
+            with anyio.fail_after(BOUND):
+                await in_teardown.wait()
+            text = crashed_request_error(app)
+            go_on.set()
+            await crashing.torn_down()
+            await server.shutdown()
+        assert ".main) crashed while running (ValueError: cache refresher died), so" in text
+        assert "exit_on_crash=True" in text
+        assert "lifespan on" not in text
+
     async def test_an_inner_app_that_returns_after_startup_is_served_on(self) -> None:
         async def inner(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan":
