@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
 
@@ -33,12 +33,15 @@ pytestmark = pytest.mark.anyio
 class Crashing:
     """A composition root with a database and a background worker that dies when told to."""
 
-    def __init__(self, inner: ASGIApp | None = None) -> None:
+    def __init__(
+        self, inner: ASGIApp | None = None, *, on_exit: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.log: list[str] = []
         self.db = Resource("db", self.log)
         self.die = anyio.Event()
         self.closed = anyio.Event()  # the factory's exit ended
         self.inner = inner or waiting_app(self.log)
+        self.on_exit = on_exit  # awaited first in the factory's exit
 
     async def worker(self) -> None:
         await self.die.wait()
@@ -49,7 +52,11 @@ class Crashing:
         try:
             async with self.db, anyio.create_task_group() as tasks:
                 tasks.start_soon(self.worker)
-                yield self.inner
+                try:
+                    yield self.inner
+                finally:
+                    if self.on_exit is not None:
+                        await self.on_exit()
                 tasks.cancel_scope.cancel()
         finally:
             self.closed.set()
@@ -236,17 +243,11 @@ class TestWhileServing:
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
         crash = anyio.Event()
-        crashing = Crashing(crashes_when(crash, "cache refresher died"))
-
-        @asynccontextmanager
-        async def main() -> AsyncGenerator[ASGIApp]:
-            async with crashing.main() as inner:
-                try:
-                    yield inner
-                finally:
-                    await anyio.sleep_forever()  # a close that hangs: shutdown_timeout ends it
-
-        async with serve(LazyApp(main, shutdown_timeout=0.05)) as server:
+        # A close that hangs: shutdown_timeout ends it.
+        crashing = Crashing(
+            crashes_when(crash, "cache refresher died"), on_exit=anyio.sleep_forever
+        )
+        async with serve(LazyApp(crashing.main, shutdown_timeout=0.05)) as server:
             await server.startup()
             crash.set()
             await crashing.torn_down()
@@ -256,7 +257,7 @@ class TestWhileServing:
             "ValueError: cache refresher died; shutdown_timeout (0.05 s) passed while exiting "
             "the factory; make the shutdown faster or raise shutdown_timeout"
         )
-        assert record.getMessage().endswith(f".main) crashed while running: {cause}")
+        assert record.getMessage() == f"LazyApp(Crashing.main) crashed while running: {cause}"
         assert reply["message"] == f"the app crashed while running: {cause}"
         assert record.exc_info is not None
         crashed = record.exc_info[1]  # the crash, raised, with its traceback: not the timeout
@@ -267,20 +268,14 @@ class TestWhileServing:
     async def test_requests_refused_during_its_teardown_name_a_known_crash_and_its_fix(
         self,
     ) -> None:
-        crash, go_on = anyio.Event(), anyio.Event()
-        crashing = Crashing(crashes_when(crash, "cache refresher died"))
-        in_teardown = anyio.Event()
+        crash, go_on, in_teardown = anyio.Event(), anyio.Event(), anyio.Event()
 
-        @asynccontextmanager
-        async def main() -> AsyncGenerator[ASGIApp]:
-            async with crashing.main() as inner:
-                try:
-                    yield inner
-                finally:
-                    in_teardown.set()
-                    await go_on.wait()
+        async def teardown() -> None:
+            in_teardown.set()
+            await go_on.wait()
 
-        app = LazyApp(main)
+        crashing = Crashing(crashes_when(crash, "cache refresher died"), on_exit=teardown)
+        app = LazyApp(crashing.main)
         async with serve(app) as server:
             await server.startup()
             crash.set()
@@ -290,7 +285,7 @@ class TestWhileServing:
             go_on.set()
             await crashing.torn_down()
             await server.shutdown()
-        assert ".main) crashed while running (ValueError: cache refresher died), so" in text
+        assert "Crashing.main) crashed while running (ValueError: cache refresher died), so" in text
         assert "exit_on_crash=True" in text
         assert "lifespan on" not in text
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -20,7 +21,7 @@ from starlette.routing import Route
 from lazgi import LazyApp, NotStartedError
 from lazgi._types import ASGIApp, Message, Receive, Scope, Send
 
-from .conftest import BOUND, serve
+from .conftest import BOUND, Server, serve
 from .fakes import Resource, http_scope, inner_app, no_receive, no_send
 
 pytestmark = pytest.mark.anyio
@@ -85,6 +86,19 @@ async def until(event: anyio.Event) -> None:
         await event.wait()
 
 
+@asynccontextmanager
+async def serving_a_held_request(
+    held: Held,
+) -> AsyncGenerator[tuple[LazyApp[ASGIApp], Server, TaskGroup]]:
+    """Held's app started under a scripted server, with one request arrived and held."""
+    app = LazyApp(held.main)
+    async with serve(app) as server, anyio.create_task_group() as tasks:
+        await server.startup()
+        tasks.start_soon(app, http_scope(), no_receive, no_send)
+        await held.arrived.wait()
+        yield app, server, tasks
+
+
 async def refused(app: LazyApp[ASGIApp]) -> str:
     """The text of the NotStartedError a request gets now."""
     with pytest.raises(NotStartedError) as info:
@@ -97,11 +111,7 @@ class TestEveryTeardownWaits:
 
     async def test_the_servers_shutdown(self) -> None:
         held = Held()
-        app = LazyApp(held.main)
-        async with serve(app) as server, anyio.create_task_group() as tasks:
-            await server.startup()
-            tasks.start_soon(app, http_scope(), no_receive, no_send)
-            await held.arrived.wait()
+        async with serving_a_held_request(held) as (app, server, tasks):
             with Heard("LazyApp(Held.main) waits for 1 request to end") as waiting:
                 tasks.start_soon(server.shutdown)
                 await until(waiting)
@@ -123,11 +133,7 @@ class TestEveryTeardownWaits:
 
     async def test_a_crash_while_serving(self) -> None:
         held = Held()
-        app = LazyApp(held.main)
-        async with serve(app) as server, anyio.create_task_group() as tasks:
-            await server.startup()
-            tasks.start_soon(app, http_scope(), no_receive, no_send)
-            await held.arrived.wait()
+        async with serving_a_held_request(held) as (app, server, _):
             with Heard("LazyApp(Held.main) waits for 1 request to end") as waiting:
                 held.die.set()
                 await until(waiting)
