@@ -1,10 +1,12 @@
 """Every async test, in tests/ and in examples/, runs on asyncio and on trio, and on Python 3.12+
 also on asyncio with its eager task factory; hypothesis runs a quick profile by default and
-`HYPOTHESIS_PROFILE=deep` (make test-deep) a thorough one."""
+`HYPOTHESIS_PROFILE=deep` (make test-deep) a thorough one. The header names the lazgi the suite
+imports, and `make test` (LAZGI_INSTALLED) makes sure it is the installed wheel."""
 
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,3 +38,18 @@ if sys.version_info >= (3, 12):
 @pytest.fixture(params=BACKENDS)
 def anyio_backend(request: pytest.FixtureRequest) -> object:
     return request.param
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    import lazgi
+
+    return f"lazgi {lazgi.__version__} from {Path(lazgi.__file__).parent}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With LAZGI_INSTALLED set (make test), the suite must run against the installed wheel."""
+    import lazgi
+
+    source = Path(lazgi.__file__).resolve()
+    if os.environ.get("LAZGI_INSTALLED") and source.is_relative_to(config.rootpath.resolve()):
+        raise pytest.UsageError(f"lazgi was imported from {source}, not from the installed wheel")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Literal
 
 import anyio
 import httpx
@@ -15,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
 from lazgi import LazyApp, NotStartedError
 
@@ -245,22 +243,3 @@ def test_an_event_loop_that_ends_while_a_request_started_app_runs_closes_it_once
     assert composition.log == ["db1 open", "app1 startup", "db1 close"]
     assert anyio.run(one_request, backend=anyio_backend) == "app2"
     assert composition.log[3:] == ["db2 open", "app2 startup", "db2 close"]
-
-
-@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
-def test_testclient_without_with_gives_each_request_a_fresh_app_torn_down_after_it(
-    anyio_backend: Literal["asyncio", "trio"],
-) -> None:
-    """TestClient without `with` runs each request in an event loop of its own."""
-    composition = Composition(tasks=False)
-    http = TestClient(LazyApp(composition.main, start_on_first_request=True), backend=anyio_backend)
-    assert http.get("/").text == "app1"
-    assert http.get("/").text == "app2"
-    assert composition.log == [
-        "db1 open",
-        "app1 startup",
-        "db1 close",
-        "db2 open",
-        "app2 startup",
-        "db2 close",
-    ]

@@ -24,6 +24,7 @@ import lazgi
 from lazgi import LazyApp, NotStartedError
 
 from ..fakes import Composition
+from ..test_first_request import Composition as Starting
 
 OPENED_AND_CLOSED_ONCE = [
     "factory enter",
@@ -110,3 +111,22 @@ async def test_a_websocket_round_trip_sees_the_inner_apps_lifespan_state() -> No
             await websocket.send_text("ws")
             assert await websocket.receive_text() == "hello from db, ws"
     assert composition.log == OPENED_AND_CLOSED_ONCE
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+def test_testclient_without_with_gives_each_request_a_fresh_app_torn_down_after_it(
+    anyio_backend: Literal["asyncio", "trio"],
+) -> None:
+    """TestClient without `with` runs each request in an event loop of its own."""
+    composition = Starting(tasks=False)
+    http = TestClient(LazyApp(composition.main, start_on_first_request=True), backend=anyio_backend)
+    assert http.get("/").text == "app1"
+    assert http.get("/").text == "app2"
+    assert composition.log == [
+        "db1 open",
+        "app1 startup",
+        "db1 close",
+        "db2 open",
+        "app2 startup",
+        "db2 close",
+    ]
