@@ -50,5 +50,6 @@ def test_make_run_serves_the_notes_service_under_uvicorn(tmp_path: Path) -> None
         listed = httpx.get(process.url + "notes")
         process.stop()
     assert created.status_code == 201
-    assert listed.json() == [{"id": 1, "text": "hello"}]
+    assert listed.json() == [created.json()]
+    assert [(note["id"], note["text"]) for note in listed.json()] == [(1, "hello")]
     assert "Application shutdown complete" in process.text()

@@ -54,9 +54,14 @@ def test_readme_sync(name: str) -> None:
 
 
 def test_the_readme_shows_the_files_it_names_as_they_are() -> None:
-    """A block fenced ```python file=PATH is that file, verbatim: its test runs the file."""
-    shown = re.findall(r"^```python file=(\S+)\n(.*?)^```$", README.read_text(), re.M | re.S)
-    assert [path for path, _ in shown] == ["examples/serverless.py"]
+    """A block fenced ```LANGUAGE file=PATH is that file, verbatim: its test runs the file."""
+    shown = re.findall(r"^```\w+ file=(\S+)\n(.*?)^```$", README.read_text(), re.M | re.S)
+    assert [path for path, _ in shown] == [
+        "tests/recipes/asyncio_session/pyproject.toml",
+        "tests/recipes/asyncio_session/conftest.py",
+        "tests/recipes/asyncio_session/notes_tests.py",
+        "examples/serverless.py",
+    ]
     for path, text in shown:
         assert (README.parent / path).read_text() == text
 

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Annotated
+from collections.abc import AsyncGenerator, Callable
+from typing import Annotated, TypeVar, cast
 
 import httpx
 from anyio.abc import ObjectSendStream
-from fastapi import Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from .models import Note, Stats
+
+T = TypeVar("T")
 
 
 def _unwired(name: str) -> LookupError:
@@ -22,6 +24,10 @@ async def session() -> AsyncGenerator[AsyncSession]:
     """One session per request, closed when the request ends."""
     raise _unwired("session")
     yield  # pragma: no cover - an async generator, as its replacement is
+
+
+def engine() -> AsyncEngine:
+    raise _unwired("engine")
 
 
 def http_client() -> httpx.AsyncClient:
@@ -37,6 +43,13 @@ def stats() -> Stats:
 
 
 Session = Annotated[AsyncSession, Depends(session)]
+Engine = Annotated[AsyncEngine, Depends(engine)]
 HttpClient = Annotated[httpx.AsyncClient, Depends(http_client)]
 Indexer = Annotated[ObjectSendStream[Note], Depends(indexer)]
 CurrentStats = Annotated[Stats, Depends(stats)]
+
+
+def wired(app: FastAPI, dependency: Callable[[], T]) -> T:
+    """The resource `create_app` wired to `dependency` in `app`: for a test that needs the very
+    engine the composition root opened, say."""
+    return cast(T, app.dependency_overrides[dependency]())

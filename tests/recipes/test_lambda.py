@@ -103,10 +103,12 @@ def unreachable_database(
     container: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """The container's DATABASE_URL, replaced by one in a directory that does not exist yet,
-    where SQLite cannot create its file: the factory fails, as when the database is down.
-    Create the directory to mend it."""
+    where SQLite cannot create its file: the factory fails, as when the database is down, at
+    once (an invocation must not wait out the first connection's retries). Create the
+    directory to mend it."""
     missing = tmp_path / "not yet"
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{missing / 'notes.db'}")
+    monkeypatch.setenv("DB_CONNECT_RETRY_SECONDS", "0")
     return missing
 
 
@@ -155,7 +157,8 @@ def test_a_failed_start_is_a_500_and_the_next_invocation_tries_again(
     handler: Handler = runpy.run_path(str(RECIPE))["handler"]
     failed = handler(invocation("GET", "/notes"), CONTEXT)
     assert (failed["statusCode"], failed["body"]) == (500, "Internal Server Error")
-    assert "LazyApp(main) failed to start: OperationalError" in caplog.text  # with the cause
+    assert "LazyApp(main) failed to start: ConnectionError: the database" in caplog.text
+    assert "(OperationalError: (sqlite3.OperationalError) unable to open" in caplog.text
     unreachable_database.mkdir()
     assert handler(invocation("GET", "/notes"), CONTEXT)["statusCode"] == 200
     container.run_until_complete(handler.app.aclose())

@@ -38,8 +38,8 @@ class Process:
         return self.output.read_text(errors="replace")
 
     def said(self, what: str, who: str = "worker") -> list[tuple[int, str]]:
-        """(pid, rest) of each `<who> PID: <what> REST` line the apps printed, in order."""
-        pattern = rf"^{who} (\d+): {re.escape(what)}\s*(\S*)$"
+        """(pid, rest of the line) of each `<who> PID: <what>` line the apps printed, in order."""
+        pattern = rf"^{who} (\d+): {re.escape(what)}[ \t]*(.*)$"
         return [(int(pid), rest) for pid, rest in re.findall(pattern, self.text(), re.M)]
 
     def wait_ready(self) -> None:

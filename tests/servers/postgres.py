@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL 15 cluster for the real-stack tests: initdb in a temporary directory,
 run as the `postgres` user on 127.0.0.1 and a free port, logging at debug1 so that a dropped
-connection shows; stopped and removed at the end, even when a test fails."""
+connection shows; stoppable and startable again for restarts and outages; stopped and removed at
+the end, even when a test fails."""
 
 from __future__ import annotations
 
@@ -21,9 +22,15 @@ BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class Cluster:
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.log = log
+    """A PostgreSQL server of the test's own, which a test may stop and start again (a restart,
+    an outage) on the same port and data."""
+
+    def __init__(self, directory: Path, settings: list[str]) -> None:
+        self.directory = directory
+        self.data, self.log = directory / "data", directory / "postgres.log"
+        self.port = free_port()
+        self.settings = settings
+        self.popen: subprocess.Popen[bytes] | None = None
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         command = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
@@ -48,47 +55,57 @@ class Cluster:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
-
-@contextmanager
-def cluster() -> Generator[Cluster]:
-    directory = Path(tempfile.mkdtemp(prefix="lazgi-pg-"))
-    shutil.chown(directory, "postgres", "postgres")
-    data, log = directory / "data", directory / "postgres.log"
-    subprocess.run(
-        [BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
-        capture_output=True, timeout=120, check=True, cwd=directory,
-        user="postgres", group="postgres", extra_groups=[],
-    )  # fmt: skip
-    port = free_port()
-    settings = ["log_min_messages=debug1", "log_connections=on", "log_disconnections=on",
-                "fsync=off", "max_connections=100"]  # fmt: skip
-    options = [part for setting in settings for part in ("-c", setting)]
-    server = [BIN / "postgres", "-D", data, "-h", "127.0.0.1", "-p", str(port), "-k", directory]
-    command = [str(part) for part in server] + options
-    with log.open("wb") as sink:
-        popen = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, cwd=directory,
-            start_new_session=True, user="postgres", group="postgres", extra_groups=[],
-        )  # fmt: skip
-    try:
-        running = Cluster(port, log)
+    def start(self) -> None:
+        options = [part for setting in self.settings for part in ("-c", setting)]
+        server = [BIN / "postgres", "-D", self.data, "-h", "127.0.0.1", "-p", str(self.port)]
+        command = [str(part) for part in [*server, "-k", self.directory]] + options
+        with self.log.open("ab") as sink:
+            self.popen = subprocess.Popen(
+                command, stdout=sink, stderr=subprocess.STDOUT, cwd=self.directory,
+                start_new_session=True, user="postgres", group="postgres", extra_groups=[],
+            )  # fmt: skip
         deadline = time.monotonic() + START_BOUND
         while True:
             try:
-                running.psql("SELECT 1")
-                break
+                self.psql("SELECT 1")
             except subprocess.CalledProcessError:
-                if popen.poll() is not None or time.monotonic() > deadline:
-                    text = running.log_text()
-                    raise RuntimeError(f"PostgreSQL did not start:\n{text}") from None
+                if self.popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{self.log_text()}") from None
                 time.sleep(0.05)  # polling with a bound, not synchronising
+            else:
+                return
+
+    def stop(self) -> None:
+        """A fast shutdown: every connection is cut, as in a failover or a minor upgrade."""
+        if self.popen is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGINT)
+        try:
+            self.popen.wait(timeout=STOP_BOUND)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=STOP_BOUND)
+        self.popen = None
+
+
+@contextmanager
+def cluster(*settings: str) -> Generator[Cluster]:
+    """A fresh cluster (initdb) with these settings besides the ones every test needs; stopped
+    and removed at the end, even when a test fails."""
+    directory = Path(tempfile.mkdtemp(prefix="lazgi-pg-"))
+    shutil.chown(directory, "postgres", "postgres")
+    subprocess.run(
+        [BIN / "initdb", "-D", directory / "data", "-U", "postgres", "--auth=trust", "--no-sync"],
+        capture_output=True, timeout=120, check=True, cwd=directory,
+        user="postgres", group="postgres", extra_groups=[],
+    )  # fmt: skip
+    base = ["log_min_messages=debug1", "log_connections=on", "log_disconnections=on",
+            "fsync=off", "max_connections=100"]  # fmt: skip
+    running = Cluster(directory, [*base, *settings])
+    try:
+        running.start()
         yield running
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(popen.pid, signal.SIGINT)  # fast shutdown
-        try:
-            popen.wait(timeout=STOP_BOUND)
-        except subprocess.TimeoutExpired:
-            os.killpg(popen.pid, signal.SIGKILL)
-            popen.wait(timeout=STOP_BOUND)
+        running.stop()
         shutil.rmtree(directory, ignore_errors=True)

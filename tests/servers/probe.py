@@ -5,7 +5,8 @@ factory call and closes it on exit, so that the tests see which process opened w
 
 `app` reports what the server put in the request scope: its inner app has no lifespan state,
 so LazyApp adds none, and `state` is in the scope only if the server supports lifespan state.
-`failing` has a factory that raises, as when the database is down at startup."""
+`failing` has a factory that raises, as when the database is down at startup; `one_fails` one
+whose first start raises and whose later ones succeed."""
 
 from __future__ import annotations
 
@@ -106,3 +107,20 @@ async def dies_on_request() -> AsyncGenerator[ASGIApp]:
 
 
 crashing = LazyApp(dies_on_request, exit_on_crash=True)
+
+
+@asynccontextmanager
+async def fails_in_one_worker() -> AsyncGenerator[ASGIApp]:
+    """The first worker to start fails its start (the database was away for it); every other
+    start succeeds. FIRST_FAILS names the file that only the first one creates."""
+    try:
+        os.close(os.open(os.environ["FIRST_FAILS"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        say("started")
+        yield report
+        return
+    say("failed to start")
+    raise ConnectionRefusedError("the database is down")
+
+
+one_fails = LazyApp(fails_in_one_worker)

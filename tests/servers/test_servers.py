@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Process, server
+from .conftest import START_BOUND, Process, server
 
 BIND = ["--host", "127.0.0.1", "--port", "{port}"]
 ADDRESS_BIND = ["-b", "127.0.0.1:{port}"]
@@ -146,3 +146,49 @@ def test_whether_the_server_gives_requests_the_lifespan_state(name: str, tmp_pat
         body = httpx.get(process.url, timeout=5).json()
         process.stop()
     assert body["server_state"] is deployment.server_state
+
+
+# Deployments of several workers, and what each does when one worker's start fails while the
+# others start (measured below, stated in the README): "exits N" (the whole server, the healthy
+# worker too, with status N), "replaces it" (a fresh worker starts and serves), or "serves on"
+# (the others serve, one worker short).
+ONE_FAILS = {
+    "uvicorn --workers 2": (SERVERS["uvicorn --workers 2"].args, "exits 0"),
+    "gunicorn -k uvicorn_worker.UvicornWorker -w 2": (
+        SERVERS["gunicorn -k uvicorn_worker.UvicornWorker -w 2"].args,
+        "exits 3",
+    ),
+    "granian --interface asgi --workers 2": (
+        SERVERS["granian --interface asgi --workers 2"].args,
+        "exits 1",
+    ),
+    "granian --interface asgi --workers 2 --respawn-failed-workers": (
+        [*SERVERS["granian --interface asgi --workers 2"].args, "--respawn-failed-workers"],
+        "replaces it",
+    ),
+    "hypercorn --workers 2": (["hypercorn", "MODULE", "--workers", "2", *ADDRESS_BIND], "exits 0"),
+}
+SERVES_ON_BOUND = 5  # seconds a server that neither exits nor replaces the worker is watched
+
+
+@pytest.mark.parametrize("name", ONE_FAILS)
+def test_what_the_server_does_when_one_workers_start_fails(name: str, tmp_path: Path) -> None:
+    args, expected = ONE_FAILS[name]
+    command = ["tests.servers.probe:one_fails" if arg == "MODULE" else arg for arg in args]
+    with server(command, tmp_path, FIRST_FAILS=str(tmp_path / "first")) as process:
+        deadline = time.monotonic() + START_BOUND
+        while not process.said("failed to start") and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling with a bound, not synchronising
+        deadline = time.monotonic() + SERVES_ON_BOUND
+        while process.popen.poll() is None and len(process.said("started")) < 2:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # polling with a bound, not synchronising
+        if process.popen.poll() is not None:
+            outcome = f"exits {process.wait_exit()}"
+        else:
+            outcome = "replaces it" if len(process.said("started")) == 2 else "serves on"
+            httpx.get(process.url, timeout=5).raise_for_status()
+            process.stop()
+    assert process.said("failed to start"), process.text()
+    assert outcome == expected, process.text()

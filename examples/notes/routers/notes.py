@@ -17,15 +17,16 @@ async def add_note(note: NoteIn, session: Session, indexer: Indexer) -> Note:
     row = NoteRow(text=note.text)
     session.add(row)
     await session.commit()
-    added = Note(id=row.id, text=row.text)
+    added = Note(id=row.id, text=row.text, created_at=row.created_at)
     await indexer.send(added)
     return added
 
 
 @router.get("")
 async def list_notes(session: Session) -> list[Note]:
-    rows = await session.execute(select(NoteRow.id, NoteRow.text).order_by(NoteRow.id))
-    return [Note(id=id, text=text) for id, text in rows]
+    columns = NoteRow.id, NoteRow.text, NoteRow.created_at
+    rows = await session.execute(select(*columns).order_by(NoteRow.id))
+    return [Note(id=id, text=text, created_at=created_at) for id, text, created_at in rows]
 
 
 @router.post("/import", status_code=201)
