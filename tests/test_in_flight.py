@@ -106,6 +106,17 @@ async def refused(app: LazyApp[ASGIApp]) -> str:
     return str(info.value)
 
 
+# A request served, then the teardown: the resource was open for the whole request.
+IN_ORDER = [
+    "db open",
+    "inner startup",
+    "inner http",
+    "request used db open",
+    "inner shutdown",
+    "db close",
+]
+
+
 class TestEveryTeardownWaits:
     """A request in flight sees the resources open to its end, whatever began the teardown."""
 
@@ -121,14 +132,7 @@ class TestEveryTeardownWaits:
             assert server.types() == ["lifespan.startup.complete"]
             assert held.log == ["db open", "inner startup", "inner http"]
             held.release.set()
-        assert held.log == [
-            "db open",
-            "inner startup",
-            "inner http",
-            "request used db open",
-            "inner shutdown",
-            "db close",
-        ]
+        assert held.log == IN_ORDER
         assert server.types() == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
     async def test_a_crash_while_serving(self) -> None:
@@ -172,15 +176,7 @@ class TestEveryTeardownWaits:
             await anyio.wait_all_tasks_blocked()
             assert not closed.is_set()
             held.release.set()
-        assert held.log == [
-            "db open",
-            "inner startup",
-            "inner http",
-            "request used db open",
-            "inner shutdown",
-            "db close",
-            "aclose returned",
-        ]
+        assert held.log == [*IN_ORDER, "aclose returned"]
 
     async def test_work_after_the_response_sees_the_resources_open(self) -> None:
         """Starlette runs a BackgroundTask inside the app's call, after the final body."""
