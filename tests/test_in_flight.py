@@ -88,13 +88,14 @@ async def until(event: anyio.Event) -> None:
 
 @asynccontextmanager
 async def serving_a_held_request(
-    held: Held,
+    held: Held, kind: str = "http"
 ) -> AsyncGenerator[tuple[LazyApp[ASGIApp], Server, TaskGroup]]:
-    """Held's app started under a scripted server, with one request arrived and held."""
+    """Held's app started under a scripted server, with one request (http, or a websocket)
+    arrived and held."""
     app = LazyApp(held.main)
     async with serve(app) as server, anyio.create_task_group() as tasks:
         await server.startup()
-        tasks.start_soon(app, http_scope(), no_receive, no_send)
+        tasks.start_soon(app, http_scope(type=kind), no_receive, no_send)
         await held.arrived.wait()
         yield app, server, tasks
 
@@ -120,9 +121,10 @@ IN_ORDER = [
 class TestEveryTeardownWaits:
     """A request in flight sees the resources open to its end, whatever began the teardown."""
 
-    async def test_the_servers_shutdown(self) -> None:
+    @pytest.mark.parametrize("kind", ["http", "websocket"])
+    async def test_the_servers_shutdown(self, kind: str) -> None:
         held = Held()
-        async with serving_a_held_request(held) as (app, server, tasks):
+        async with serving_a_held_request(held, kind) as (app, server, tasks):
             with Heard("LazyApp(Held.main) waits for 1 request to end") as waiting:
                 tasks.start_soon(server.shutdown)
                 await until(waiting)
@@ -130,9 +132,9 @@ class TestEveryTeardownWaits:
             assert "is shutting down" in text
             assert "lifespan on" not in text  # that fix fits only an app that never started
             assert server.types() == ["lifespan.startup.complete"]
-            assert held.log == ["db open", "inner startup", "inner http"]
+            assert held.log == ["db open", "inner startup", f"inner {kind}"]
             held.release.set()
-        assert held.log == IN_ORDER
+        assert held.log == [entry.replace("http", kind) for entry in IN_ORDER]
         assert server.types() == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
     async def test_a_crash_while_serving(self) -> None:
