@@ -137,7 +137,7 @@ def alembic(database: str, *command: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "alembic", "-c", "examples/alembic.ini", *command],
         cwd=Path(__file__).parents[1], env={"DATABASE_URL": database, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     return done.stdout + done.stderr
 

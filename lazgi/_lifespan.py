@@ -21,7 +21,7 @@ Hook = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("lazgi")
 
-STARTED = "lifespan.startup.complete"
+STARTED = "lifespan.startup.complete"  # the one answer that leaves an app running
 
 # How every report of a crash while running begins; what follows is its cause.
 CRASHED = "the app crashed while running: "
@@ -204,7 +204,7 @@ class Lifespan:
                 f"{due}; an app answers each lifespan event exactly once"
             )
         self._reply = message
-        if message["type"] == "lifespan.startup.complete":
+        if message["type"] == STARTED:
             self.started = True
             self.cancel_scope.deadline = float("inf")
             await self._hook(self._on_started)

@@ -17,6 +17,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # Each needs anyio newer than 4.4, and with it go the tests that import it.
 LEFT_OUT = {
     "httpx2": ["tests/test_readme.py", "tests/recipes"],  # Starlette's TestClient
@@ -26,8 +27,7 @@ NOT_IN_PROCESS = ["tests/servers", "tests/frameworks"]
 
 
 def floors() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = [*project["dependencies"], *project["optional-dependencies"]["trio"]]
+    declared = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["trio"]]
     pins = []
     for line in declared:
         requirement = Requirement(line)
@@ -38,14 +38,14 @@ def floors() -> list[str]:
 
 
 def requirements() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pinned = {Requirement(pin).name for pin in floors()}
+    pins = floors()
+    pinned = {Requirement(pin).name for pin in pins}
     tests = [
         line
-        for line in project["optional-dependencies"]["test"]
+        for line in PROJECT["optional-dependencies"]["test"]
         if Requirement(line).name not in pinned | LEFT_OUT.keys()
     ]
-    return [*floors(), *tests]
+    return [*pins, *tests]
 
 
 def pytest_args() -> list[str]:

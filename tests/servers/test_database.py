@@ -6,8 +6,6 @@ asyncio engine run on asyncio, and so does every server here."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -15,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, STOP_BOUND, Process, free_port, server
+from examples.test_notes import alembic
+
+from .conftest import STOP_BOUND, Process, free_port, server
 from .postgres import Cluster, cluster
 from .test_real_stack import APP, GUNICORN
 from .test_servers import ADDRESS_BIND, BIND
@@ -54,16 +54,6 @@ def started(process: Process, workers: int) -> list[str]:
 
 def said(process: Process, what: str) -> list[str]:
     return [rest for _, rest in process.said(what, who="notes")]
-
-
-def alembic(database_url: str, *command: str) -> str:
-    """The migrations' command line, as an operator runs it from the repository root."""
-    done = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", "examples/alembic.ini", *command],
-        cwd=ROOT, env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=STOP_BOUND, check=True,
-    )  # fmt: skip
-    return done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
